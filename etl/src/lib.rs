@@ -1,0 +1,7 @@
+//! negopt ETL: crawl prompt / negative-prompt pairs into the catalog, then curate them.
+#![deny(missing_docs)]
+
+pub mod canon;
+pub mod curate;
+pub mod grammar;
+pub mod sources;

@@ -1,0 +1,1 @@
+//! Integration tests of the `etl` crate (one test binary; each module is one area).
