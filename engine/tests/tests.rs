@@ -1,0 +1,5 @@
+//! Integration tests of negopt-engine, one binary (STYLE §9): op gradient checks, T5
+//! gradient and Hugging Face parity checks, tokenizer, data, training, generation, eval.
+
+mod ops;
+mod support;
