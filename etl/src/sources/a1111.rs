@@ -20,6 +20,12 @@
 use std::sync::LazyLock;
 
 use regex::Regex;
+use serde_json::Value;
+use url::Url;
+
+use super::image_text::read_parameters;
+use super::json_fields::parse_body;
+use super::{Page, PairRecord, ParseError, Parsed, Request, RequestKind, Source};
 
 /// A1111's key-value pattern for the parameter line, verbatim.
 static PARAM: LazyLock<Regex> = LazyLock::new(|| {
@@ -109,6 +115,125 @@ fn unquote(value: &str) -> String {
         }
     }
     value.to_string()
+}
+
+/// Copies the common A1111 parameters (Steps, Sampler, CFG scale, Seed, Size, Model) into a
+/// record; values that do not parse as numbers are left out.
+pub fn fill_from_params(params: &Parameters, record: &mut PairRecord) {
+    let num = |key: &str| params.get(key).and_then(|v| v.trim().parse::<i64>().ok());
+    record.steps = num("Steps");
+    record.seed = num("Seed");
+    record.sampler = params.get("Sampler").map(str::to_string);
+    record.model = params.get("Model").map(str::to_string);
+    record.cfg_scale = params.get("CFG scale").and_then(|v| v.trim().parse().ok());
+    if let Some((w, h)) = params.size() {
+        record.width = i32::try_from(w).ok();
+        record.height = i32::try_from(h).ok();
+    }
+}
+
+/// A site of images with A1111 text: `GET {base}/a1111/index/0` answers
+/// `{"images": [url, ...], "next": url | null}` (URLs may be relative); each image is fetched
+/// and its embedded text parsed. The item id is the image file's name without extension.
+#[derive(Debug, Clone)]
+pub struct A1111 {
+    base: String,
+}
+
+/// Path of the first index page under the base URL.
+pub const INDEX_PATH: &str = "/a1111/index/0";
+
+impl A1111 {
+    /// Crawls `{base}/a1111/index/0` and the images it lists.
+    pub fn new(base: String) -> A1111 {
+        A1111 { base }
+    }
+
+    fn listing(&self, request: &Request, page: &Page) -> Result<Parsed, ParseError> {
+        let doc = parse_body(&page.url, &page.body)?;
+        let here = Url::parse(&page.url).map_err(|e| ParseError::Unexpected {
+            url: page.url.clone(),
+            message: format!("page URL does not parse: {e}"),
+        })?;
+        let images =
+            doc.get("images")
+                .and_then(Value::as_array)
+                .ok_or_else(|| ParseError::Unexpected {
+                    url: page.url.clone(),
+                    message: "no `images` array".into(),
+                })?;
+        let mut parsed = Parsed::default();
+        let links = images
+            .iter()
+            .map(|v| (v.as_str(), RequestKind::Item))
+            .chain([(
+                doc.get("next").and_then(Value::as_str),
+                RequestKind::Listing,
+            )]);
+        for (link, kind) in links {
+            match link.map(|l| here.join(l)) {
+                Some(Ok(url)) => {
+                    parsed
+                        .next
+                        .push(Request::new(&request.source, url.as_str(), kind))
+                }
+                Some(Err(_)) => parsed.drop_item("unreadable link"),
+                None if kind == RequestKind::Item => parsed.drop_item("unreadable link"),
+                None => {}
+            }
+        }
+        Ok(parsed)
+    }
+
+    fn image(&self, request: &Request, page: &Page) -> Result<Parsed, ParseError> {
+        let text = read_parameters(&page.body).map_err(|source| ParseError::Image {
+            url: page.url.clone(),
+            source,
+        })?;
+        let params = parse(&text);
+        let item_id = Url::parse(&request.url)
+            .ok()
+            .and_then(|u| u.path_segments()?.next_back().map(str::to_string))
+            .map(|name| name.split('.').next().unwrap_or_default().to_string())
+            .unwrap_or_default();
+        let mut parsed = Parsed::default();
+        if params.prompt.is_empty() || item_id.is_empty() {
+            parsed.drop_item("no item id or prompt");
+            return Ok(parsed);
+        }
+        let mut record = PairRecord {
+            source: request.source.clone(),
+            item_id,
+            url: request.url.clone(),
+            prompt: params.prompt.clone(),
+            negative_prompt: Some(params.negative_prompt.clone()),
+            ..PairRecord::default()
+        };
+        fill_from_params(&params, &mut record);
+        parsed.records.push(record);
+        Ok(parsed)
+    }
+}
+
+impl Source for A1111 {
+    fn name(&self) -> &'static str {
+        "a1111"
+    }
+
+    fn seeds(&self) -> Vec<Request> {
+        vec![Request::new(
+            self.name(),
+            format!("{}{INDEX_PATH}", self.base),
+            RequestKind::Listing,
+        )]
+    }
+
+    fn parse(&self, request: &Request, page: &Page) -> Result<Parsed, ParseError> {
+        match request.kind {
+            RequestKind::Listing => self.listing(request, page),
+            RequestKind::Item => self.image(request, page),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -215,6 +340,60 @@ mod tests {
             assert_eq!(got.negative_prompt, negative, "negative of {text:?}");
             assert_eq!(got.params, params, "params of {text:?}");
         }
+    }
+
+    #[test]
+    fn a1111_source_lists_and_reads_images() {
+        use super::super::image_text::{PngChunk, png_with_text};
+        let src = A1111::new("http://h".into());
+        let seed = &src.seeds()[0];
+        let index = br#"{"images":["/a1111/img/7.png","img/8.jpg",3],"next":"/a1111/index/1"}"#;
+        let page = |url: &str, body: Vec<u8>| Page {
+            url: url.into(),
+            status: 200,
+            content_type: None,
+            body: body.into(),
+        };
+        let parsed = src.parse(seed, &page(&seed.url, index.to_vec())).unwrap();
+        let urls: Vec<(&str, RequestKind)> = parsed
+            .next
+            .iter()
+            .map(|r| (r.url.as_str(), r.kind))
+            .collect();
+        assert_eq!(
+            urls,
+            [
+                ("http://h/a1111/img/7.png", RequestKind::Item),
+                ("http://h/a1111/index/img/8.jpg", RequestKind::Item),
+                ("http://h/a1111/index/1", RequestKind::Listing)
+            ]
+        );
+        assert_eq!(parsed.dropped.get("unreadable link"), Some(&1));
+
+        let text = "a cat\nNegative prompt: blurry\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: 9, Size: 64x64, Model: tiny";
+        let img = &parsed.next[0];
+        let got = src
+            .parse(
+                img,
+                &page(&img.url, png_with_text(text, PngChunk::Text, [1, 2, 3])),
+            )
+            .unwrap();
+        let r = &got.records[0];
+        assert_eq!((r.item_id.as_str(), r.prompt.as_str()), ("7", "a cat"));
+        assert_eq!(r.negative_prompt.as_deref(), Some("blurry"));
+        assert_eq!(
+            (r.steps, r.cfg_scale, r.seed, r.width),
+            (Some(20), Some(7.0), Some(9), Some(64))
+        );
+        assert_eq!(r.model.as_deref(), Some("tiny"));
+        let err = src
+            .parse(img, &page(&img.url, b"nope".to_vec()))
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("image http://h/a1111/img/7.png: not a PNG"),
+            "{err}"
+        );
     }
 
     #[test]
