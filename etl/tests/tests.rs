@@ -1,1 +1,2 @@
 //! Integration tests of the `etl` crate (one test binary; each module is one area).
+mod curate;

@@ -1,0 +1,192 @@
+//! Stage 4 candidates: MinHash signatures of both tag sets and LSH band keys.
+//!
+//! Two rows are near duplicates when `min(J(prompt tags), J(negative tags)) ≥ t`, so both fields
+//! must agree. Each band therefore takes `r` MinHash values of the prompt tags *and* `r` of the
+//! negative tags: two rows share a band key with probability `jp^r · jn^r`, and with `b` bands they
+//! become candidates with probability `1 − (1 − jp^r·jn^r)^b`. At the defaults (b = 12, r = 2) a
+//! pair at jp = jn = 0.8 becomes a candidate with probability 0.998; rows sharing only a long
+//! boilerplate negative (jp ≈ 0) almost never do, which keeps buckets small. Candidates are then
+//! verified by the exact rule ([`crate::canon::pair_similarity`]).
+//!
+//! ```text
+//! tag ──xxh3(seed)──► h ──(a_i·h + b_i) >> 32, i < b·r──► min over the field's tags = sig_i
+//! band j key = xxh3(j, prompt sig[j·r .. j·r+r], negative sig[j·r .. j·r+r])
+//! ```
+//! An empty tag set hashes as one sentinel tag, so two empty fields agree (J(∅, ∅) = 1) and
+//! short prompts get signatures like any other.
+
+use twox_hash::XxHash3_64;
+
+/// The tag an empty field is hashed as.
+const EMPTY_FIELD: &[u8] = b"\x00empty";
+
+/// MinHash permutations and LSH banding for one configuration.
+#[derive(Debug, Clone)]
+pub struct Lsh {
+    seed: u64,
+    bands: usize,
+    rows_per_band: usize,
+    /// Odd multipliers and offsets of the `bands · rows_per_band` hash functions.
+    perms: Vec<(u64, u64)>,
+}
+
+/// splitmix64: a fixed, well-mixed sequence from a seed (the MinHash permutation parameters).
+fn splitmix64(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+impl Lsh {
+    /// `bands` bands of `rows_per_band` values per field, permutations drawn from `seed`.
+    pub fn new(bands: usize, rows_per_band: usize, seed: u64) -> Self {
+        let mut state = seed;
+        let perms = (0..bands * rows_per_band)
+            .map(|_| (splitmix64(&mut state) | 1, splitmix64(&mut state)))
+            .collect();
+        Self {
+            seed,
+            bands,
+            rows_per_band,
+            perms,
+        }
+    }
+
+    /// The MinHash signature of one tag set: `bands · rows_per_band` values.
+    pub fn signature<S: AsRef<str>>(&self, tags: &[S]) -> Vec<u32> {
+        let mut sig = vec![u32::MAX; self.perms.len()];
+        let mut add = |bytes: &[u8]| {
+            let h = XxHash3_64::oneshot_with_seed(self.seed, bytes);
+            for (slot, &(a, b)) in sig.iter_mut().zip(&self.perms) {
+                let v = (a.wrapping_mul(h).wrapping_add(b) >> 32) as u32;
+                *slot = (*slot).min(v);
+            }
+        };
+        if tags.is_empty() {
+            add(EMPTY_FIELD);
+        }
+        for tag in tags {
+            add(tag.as_ref().as_bytes());
+        }
+        sig
+    }
+
+    /// The LSH band keys of a row, one per band, the band index mixed in.
+    pub fn band_keys<S: AsRef<str>>(&self, prompt_tags: &[S], negative_tags: &[S]) -> Vec<i64> {
+        let (p, n) = (self.signature(prompt_tags), self.signature(negative_tags));
+        let r = self.rows_per_band;
+        let mut bytes = Vec::with_capacity(8 + 8 * r);
+        (0..self.bands)
+            .map(|j| {
+                bytes.clear();
+                bytes.extend_from_slice(&(j as u64).to_le_bytes());
+                for v in p[j * r..(j + 1) * r].iter().chain(&n[j * r..(j + 1) * r]) {
+                    bytes.extend_from_slice(&v.to_le_bytes());
+                }
+                XxHash3_64::oneshot_with_seed(self.seed, &bytes) as i64
+            })
+            .collect()
+    }
+}
+
+/// Candidate pairs `(a, b)`, `a < b`, among the ids of one LSH bucket. Ids are sorted first; a
+/// bucket larger than `max_bucket` pairs each id only with the next `max_bucket - 1` ids, so one
+/// huge bucket (a tag shared by half the table) cannot blow up to n² pairs.
+pub fn bucket_pairs(ids: &mut [i64], max_bucket: usize) -> Vec<(i64, i64)> {
+    ids.sort_unstable();
+    let mut pairs = Vec::new();
+    for (i, &a) in ids.iter().enumerate() {
+        let end = ids.len().min(i + max_bucket);
+        pairs.extend(ids[i + 1..end].iter().filter(|&&b| b != a).map(|&b| (a, b)));
+    }
+    pairs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::canon;
+
+    fn set(n: std::ops::Range<usize>) -> Vec<String> {
+        let mut v: Vec<String> = n.map(|i| format!("tag{i}")).collect();
+        v.sort();
+        v
+    }
+
+    /// Estimate of J(a, b) from two signatures: the share of equal values.
+    fn estimate(a: &[u32], b: &[u32]) -> f64 {
+        let equal = a.iter().zip(b).filter(|(x, y)| x == y).count();
+        equal as f64 / a.len() as f64
+    }
+
+    #[test]
+    fn signature_estimates_jaccard() {
+        // A long signature so the estimate's standard error is small: sqrt(J(1−J)/512) ≈ 0.02.
+        let lsh = Lsh::new(256, 2, 7);
+        for (a, b) in [
+            (set(0..40), set(10..50)),
+            (set(0..30), set(0..27)),
+            (set(0..20), set(20..40)),
+        ] {
+            let exact = canon::jaccard(&a, &b);
+            let est = estimate(&lsh.signature(&a), &lsh.signature(&b));
+            assert!(
+                (est - exact).abs() < 0.08,
+                "estimate {est} vs exact {exact}"
+            );
+        }
+    }
+
+    #[test]
+    fn empty_fields_agree_and_short_ones_get_signatures() {
+        let lsh = Lsh::new(4, 2, 0);
+        let empty: [&str; 0] = [];
+        assert_eq!(lsh.signature(&empty), lsh.signature(&empty));
+        assert_ne!(lsh.signature(&["a"]), lsh.signature(&empty));
+        assert!(lsh.signature(&["a"]).iter().all(|&v| v < u32::MAX));
+    }
+
+    #[test]
+    fn identical_rows_share_every_band_and_disjoint_rows_none() {
+        let lsh = Lsh::new(12, 2, 0);
+        let a = lsh.band_keys(&set(0..10), &set(100..110));
+        assert_eq!(a, lsh.band_keys(&set(0..10), &set(100..110)));
+        let b = lsh.band_keys(&set(50..60), &set(200..210));
+        assert!(a.iter().zip(&b).all(|(x, y)| x != y));
+        // Band keys differ between bands even where the values agree.
+        let c = lsh.band_keys(&["x"], &["y"]);
+        assert_eq!(c.len(), 12);
+        assert!(c.windows(2).all(|w| w[0] != w[1]));
+    }
+
+    #[test]
+    fn same_negative_different_prompt_rarely_collides() {
+        let lsh = Lsh::new(12, 2, 0);
+        let neg = set(100..120);
+        let mut collisions = 0;
+        for i in 0..200 {
+            let a = lsh.band_keys(&[format!("cat {i}")], &neg);
+            let b = lsh.band_keys(&[format!("dog {i}")], &neg);
+            collisions += a.iter().zip(&b).filter(|(x, y)| x == y).count();
+        }
+        assert_eq!(collisions, 0);
+    }
+
+    #[test]
+    fn different_seeds_give_different_signatures() {
+        let tags = set(0..5);
+        assert_ne!(
+            Lsh::new(4, 2, 0).signature(&tags),
+            Lsh::new(4, 2, 1).signature(&tags)
+        );
+    }
+
+    #[test]
+    fn bucket_pairs_all_pairs_then_windows() {
+        assert_eq!(bucket_pairs(&mut [3, 1, 2], 10), [(1, 2), (1, 3), (2, 3)]);
+        assert_eq!(bucket_pairs(&mut [4, 1, 3, 2], 2), [(1, 2), (2, 3), (3, 4)]);
+        assert!(bucket_pairs(&mut [5], 10).is_empty());
+    }
+}

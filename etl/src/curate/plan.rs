@@ -1,0 +1,214 @@
+//! The curate plan: SQL over the UDFs of [`super::udf`], one statement per stage. Each stage's
+//! result is registered under its name for the next; in a run the heavy ones are materialised
+//! (computed once, held in memory), under `--explain` they are views and only planned.
+//!
+//! ```text
+//! raw_pairs ─► curate_checked    normalise, tags, reject_reason, flags, id = pair_key  (stages 1–2)
+//!           ─► curate_exact      rows with no reason, ranked within their pair_key     (stage 3)
+//!           ─► curate_bands      one row per (id, LSH band key) of the exact survivors
+//!           ─► curate_candidates pairs sharing a bucket (bucket_pairs over array_agg)
+//!           ─► curate_edges      candidates with pair_similarity ≥ threshold
+//!           ─► curate_clusters   connected_components(edges) → (id, cluster_id)        (stage 4)
+//!           ─► curate_ranked     cluster id, size and rank per exact survivor
+//!           ─► db / rejects      split_of(cluster_id), kept rows; dropped rows + reason (5–6)
+//! ```
+//! Ranks order by likes (most first), then created_at (earliest first), then source and item_id,
+//! so every tie is broken by data and the result does not depend on partitioning.
+
+use std::time::{Duration, Instant};
+
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::arrow::util::pretty::pretty_format_batches;
+use datafusion::prelude::SessionContext;
+
+use super::CurateError;
+use super::config::{CurateConfig, DedupLevel};
+
+/// Name the plan reads its input from.
+pub const INPUT: &str = "raw_pairs";
+
+/// The representative order: most likes, earliest, then data tie-breakers.
+const REPRESENTATIVE_ORDER: &str =
+    "COALESCE(likes, 0) DESC, created_at ASC NULLS LAST, source ASC, item_id ASC";
+
+/// One named step of the plan.
+#[derive(Debug, Clone)]
+pub struct Stage {
+    /// Name the result is registered under.
+    pub name: &'static str,
+    /// The statement.
+    pub sql: String,
+    /// Whether a run computes it once and keeps it (else it stays a view).
+    pub materialise: bool,
+}
+
+/// The stages, in order, for `config`.
+pub fn stages(config: &CurateConfig) -> Vec<Stage> {
+    let keep_all = config.dedup.level == DedupLevel::All;
+    let threshold = config.dedup.threshold;
+    let stage = |name, sql: String, materialise| Stage {
+        name,
+        sql,
+        materialise,
+    };
+    vec![
+        stage(
+            "curate_checked",
+            format!(
+                "SELECT *, reject_reason(prompt_norm, negative_norm, prompt_tags, tags) AS reason, \
+                        curate_flags(prompt_norm) AS flags, pair_key(prompt_tags, tags) AS id \
+                 FROM (SELECT *, tags(prompt_norm) AS prompt_tags, tags(negative_norm) AS tags \
+                       FROM (SELECT *, normalise(prompt) AS prompt_norm, \
+                                       normalise(negative_prompt) AS negative_norm \
+                             FROM {INPUT}))"
+            ),
+            true,
+        ),
+        stage(
+            "curate_exact",
+            format!(
+                "SELECT *, ROW_NUMBER() OVER (PARTITION BY id ORDER BY {REPRESENTATIVE_ORDER}) AS exact_rank \
+                 FROM curate_checked WHERE reason IS NULL"
+            ),
+            true,
+        ),
+        stage(
+            "curate_bands",
+            "SELECT id, unnest(lsh_bands(prompt_tags, tags)) AS band \
+             FROM curate_exact WHERE exact_rank = 1"
+                .into(),
+            false,
+        ),
+        stage(
+            "curate_candidates",
+            "SELECT DISTINCT get_field(p, 'a') AS a, get_field(p, 'b') AS b \
+             FROM (SELECT unnest(pairs) AS p \
+                   FROM (SELECT bucket_pairs(array_agg(id)) AS pairs FROM curate_bands \
+                         GROUP BY band HAVING count(*) > 1))"
+                .into(),
+            true,
+        ),
+        stage(
+            "curate_edges",
+            format!(
+                "SELECT c.a, c.b FROM curate_candidates c \
+                 JOIN curate_exact x ON x.id = c.a AND x.exact_rank = 1 \
+                 JOIN curate_exact y ON y.id = c.b AND y.exact_rank = 1 \
+                 WHERE pair_similarity(x.prompt_tags, x.tags, y.prompt_tags, y.tags) >= {threshold:?}"
+            ),
+            true,
+        ),
+        stage(
+            "curate_clusters",
+            "SELECT get_field(m, 'id') AS id, get_field(m, 'cluster_id') AS cluster_id \
+             FROM (SELECT unnest(cc) AS m FROM (SELECT connected_components(a, b) AS cc FROM curate_edges))"
+                .into(),
+            true,
+        ),
+        stage(
+            "curate_ranked",
+            format!(
+                "SELECT *, \
+                    COUNT(*) OVER (PARTITION BY cluster_id) AS cluster_size, \
+                    ROW_NUMBER() OVER (PARTITION BY cluster_id ORDER BY {REPRESENTATIVE_ORDER}) AS cluster_rank, \
+                    FIRST_VALUE(id) OVER (PARTITION BY cluster_id ORDER BY {REPRESENTATIVE_ORDER} \
+                        ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS cluster_rep \
+                 FROM (SELECT k.*, COALESCE(c.cluster_id, k.id) AS cluster_id \
+                       FROM curate_exact k LEFT JOIN curate_clusters c ON k.id = c.id \
+                       WHERE k.exact_rank = 1)"
+            ),
+            true,
+        ),
+        stage(
+            "curate_db",
+            format!(
+                "SELECT id, prompt, negative_prompt, prompt_norm, negative_norm, prompt_tags, tags, \
+                        source, item_id, url, model, sampler, steps, cfg_scale, width, height, likes, \
+                        created_at, cluster_id, cluster_size, split_of(cluster_id) AS split, flags \
+                 FROM curate_ranked WHERE {keep} ORDER BY id",
+                keep = if keep_all { "TRUE" } else { "cluster_rank = 1" }
+            ),
+            false,
+        ),
+        stage(
+            "curate_rejects",
+            format!(
+                "SELECT source, item_id, url, prompt, negative_prompt, 'filter' AS stage, reason, \
+                        CAST(NULL AS BIGINT) AS kept_id \
+                 FROM curate_checked WHERE reason IS NOT NULL \
+                 UNION ALL \
+                 SELECT source, item_id, url, prompt, negative_prompt, 'exact_dedup', 'exact_duplicate', id \
+                 FROM curate_exact WHERE exact_rank > 1 \
+                 UNION ALL \
+                 SELECT source, item_id, url, prompt, negative_prompt, 'near_dedup', 'near_duplicate', cluster_rep \
+                 FROM curate_ranked WHERE {drop_near} \
+                 ORDER BY source, item_id",
+                drop_near = if keep_all { "FALSE" } else { "cluster_rank > 1" }
+            ),
+            false,
+        ),
+    ]
+}
+
+/// Wall time of each stage of a run.
+pub type StageTimes = Vec<(&'static str, Duration)>;
+
+/// Runs the stages on `ctx` (which has `raw_pairs` and the UDFs registered), materialising the
+/// heavy ones; returns the wall time of each materialised stage. `on_stage` is called as each
+/// stage starts (progress display).
+pub async fn run_stages(
+    ctx: &SessionContext,
+    config: &CurateConfig,
+    mut on_stage: impl FnMut(&str),
+) -> Result<StageTimes, CurateError> {
+    let mut times = Vec::new();
+    for stage in stages(config) {
+        on_stage(stage.name);
+        let started = Instant::now();
+        let df = ctx
+            .sql(&stage.sql)
+            .await
+            .map_err(|e| CurateError::plan(stage.name, e))?;
+        let df = if stage.materialise {
+            let cached = df
+                .cache()
+                .await
+                .map_err(|e| CurateError::plan(stage.name, e))?;
+            times.push((stage.name, started.elapsed()));
+            cached
+        } else {
+            df
+        };
+        ctx.register_table(stage.name, df.into_view())
+            .map_err(|e| CurateError::plan(stage.name, e))?;
+    }
+    Ok(times)
+}
+
+/// Plans every stage without running any and returns the text of their logical and physical
+/// plans, each under its SQL (what `etl curate --explain` prints).
+pub async fn explain(ctx: &SessionContext, config: &CurateConfig) -> Result<String, CurateError> {
+    let mut out = String::new();
+    for stage in stages(config) {
+        let df = ctx
+            .sql(&stage.sql)
+            .await
+            .map_err(|e| CurateError::plan(stage.name, e))?;
+        let explained: Vec<RecordBatch> = df
+            .clone()
+            .explain(false, false)
+            .map_err(|e| CurateError::plan(stage.name, e))?
+            .collect()
+            .await
+            .map_err(|e| CurateError::plan(stage.name, e))?;
+        let table = pretty_format_batches(&explained)
+            .map_err(|e| CurateError::plan(stage.name, e.into()))?;
+        out.push_str(&format!(
+            "-- stage {}\n{}\n{table}\n\n",
+            stage.name, stage.sql
+        ));
+        ctx.register_table(stage.name, df.into_view())
+            .map_err(|e| CurateError::plan(stage.name, e))?;
+    }
+    Ok(out)
+}
