@@ -1,0 +1,153 @@
+//! Making the catalog queryable from DataFusion.
+//!
+//! Naming: the latest version of each table is registered under its plain name (`raw_pairs`);
+//! any version is reachable through the table function [`TABLE_AT_FUNCTION`]:
+//!
+//! ```sql
+//! SELECT count(*) FROM table_at('raw_pairs', 3);                       -- version 3
+//! SELECT count(*) FROM table_at('raw_pairs', '2026-11-29T12:00:00Z');  -- current at that time
+//! ```
+//!
+//! A table function must return a provider synchronously while loading a Delta version is async,
+//! so `table_at` returns a [`VersionedTable`] that knows the schema (tables keep one schema for life)
+//! and loads the version when DataFusion scans it.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arrow::datatypes::SchemaRef;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use datafusion::catalog::{Session, TableFunctionArgs, TableFunctionImpl, TableProvider};
+use datafusion::common::{DataFusionError, ScalarValue, plan_err};
+use datafusion::datasource::TableType;
+use datafusion::logical_expr::Expr;
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::prelude::SessionContext;
+
+use crate::catalog::Catalog;
+use crate::commit::At;
+use crate::error::Result;
+
+/// Name of the SQL table function that reads an older version: `table_at('name', version | 'rfc3339')`.
+pub const TABLE_AT_FUNCTION: &str = "table_at";
+
+impl Catalog {
+    /// Registers every table's latest version under its name, and the `table_at` function, in `ctx`.
+    pub async fn register_all(&self, ctx: &SessionContext) -> Result<()> {
+        let mut tables = BTreeMap::new();
+        for name in self.table_names()? {
+            let provider = self.provider(&name, At::Latest, ctx).await?;
+            let latest = self.latest_version(&name).await?;
+            tables.insert(name.clone(), (provider.schema(), latest));
+            ctx.deregister_table(name.as_str())
+                .map_err(crate::CatalogError::datafusion(&name))?;
+            ctx.register_table(name.as_str(), provider)
+                .map_err(crate::CatalogError::datafusion(&name))?;
+        }
+        ctx.register_udtf(
+            TABLE_AT_FUNCTION,
+            Arc::new(TableAt {
+                catalog: self.clone(),
+                tables,
+            }),
+        );
+        Ok(())
+    }
+}
+
+/// The `table_at` table function; knows each table's schema and latest version at registration.
+#[derive(Debug)]
+struct TableAt {
+    catalog: Catalog,
+    tables: BTreeMap<String, (SchemaRef, u64)>,
+}
+
+impl TableFunctionImpl for TableAt {
+    fn call_with_args(
+        &self,
+        args: TableFunctionArgs,
+    ) -> datafusion::common::Result<Arc<dyn TableProvider>> {
+        let usage =
+            "usage: table_at('table', version) or table_at('table', 'YYYY-MM-DDTHH:MM:SSZ')";
+        let (name, at) = match args.exprs() {
+            [
+                Expr::Literal(ScalarValue::Utf8(Some(name)), _),
+                Expr::Literal(at, _),
+            ] => (name, at),
+            _ => return plan_err!("{usage}"),
+        };
+        let Some((schema, latest)) = self.tables.get(name) else {
+            let existing: Vec<&str> = self.tables.keys().map(String::as_str).collect();
+            return plan_err!(
+                "unknown table {name:?}; tables in this catalog: {}",
+                existing.join(", ")
+            );
+        };
+        let at = match at {
+            ScalarValue::Int64(Some(v)) if *v >= 0 && (*v as u64) <= *latest => {
+                At::Version(*v as u64)
+            }
+            ScalarValue::Int64(Some(v)) => {
+                return plan_err!(
+                    "table {name:?} has no version {v}; its versions are 0..={latest}"
+                );
+            }
+            ScalarValue::Utf8(Some(text)) => match DateTime::parse_from_rfc3339(text) {
+                Ok(t) => At::Timestamp(t.with_timezone(&Utc)),
+                Err(e) => {
+                    return plan_err!(
+                        "table_at: {text:?} is not an RFC 3339 timestamp ({e}); {usage}"
+                    );
+                }
+            },
+            other => return plan_err!("table_at: unsupported version argument {other}; {usage}"),
+        };
+        Ok(Arc::new(VersionedTable {
+            catalog: self.catalog.clone(),
+            name: name.clone(),
+            at,
+            schema: schema.clone(),
+        }))
+    }
+}
+
+/// One table at one version, loaded when scanned.
+#[derive(Debug)]
+pub(crate) struct VersionedTable {
+    catalog: Catalog,
+    name: String,
+    at: At,
+    schema: SchemaRef,
+}
+
+#[async_trait]
+impl TableProvider for VersionedTable {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> datafusion::common::Result<Arc<dyn ExecutionPlan>> {
+        let external = |e: crate::CatalogError| DataFusionError::External(Box::new(e));
+        let table = self
+            .catalog
+            .load(&self.name, self.at)
+            .await
+            .map_err(external)?;
+        table
+            .update_datafusion_session(state)
+            .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        let provider = table.table_provider().await?;
+        provider.scan(state, projection, filters, limit).await
+    }
+}
