@@ -1,0 +1,12 @@
+//! The ops, one file each: CPU reference (the spec), launcher(s), variant enum where there is
+//! more than one variant, and the GPU-vs-CPU checker test.
+
+pub mod adamw;
+pub mod attention;
+pub mod cast;
+pub mod cross_entropy;
+pub mod embedding;
+pub mod gated_gelu;
+pub mod gemm;
+pub mod global_norm;
+pub mod rmsnorm;
