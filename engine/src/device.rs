@@ -80,7 +80,10 @@ mod tests {
     #[test]
     fn cuda_is_a_clear_error_and_auto_is_cpu() {
         let err = Device::Cuda.backend().err().unwrap().to_string();
-        assert!(err.contains("cuda") && err.contains("--device cpu"), "{err}");
+        assert!(
+            err.contains("cuda") && err.contains("--device cpu"),
+            "{err}"
+        );
         assert_eq!(Device::Auto.backend().unwrap().name(), "cpu");
     }
 }

@@ -26,7 +26,9 @@ pub enum EngineError {
         problem: String,
     },
     /// Training produced a non-finite value and stopped.
-    #[error("non-finite {what} at step {step}: {value}\nhelp: lower the learning rate or enable clipping; the last good checkpoint is kept")]
+    #[error(
+        "non-finite {what} at step {step}: {value}\nhelp: lower the learning rate or enable clipping; the last good checkpoint is kept"
+    )]
     NonFinite {
         /// Which quantity (loss, gradient norm).
         what: &'static str,

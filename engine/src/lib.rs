@@ -24,4 +24,7 @@ pub mod backend;
 pub mod cpu;
 pub mod device;
 pub mod error;
+pub mod optim;
+pub mod safetensors_file;
+pub mod t5;
 pub mod tensor;

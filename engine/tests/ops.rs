@@ -45,7 +45,9 @@ fn matmul_matches_naive_loops_for_strided_batched_views(be: &dyn Backend) {
     let k = rng.vec(b * t * nh * hs);
     let qt = be.upload(&[b * t, nh * hs], &q).unwrap();
     let kt = be.upload(&[b * t, nh * hs], &k).unwrap();
-    let mut att = be.upload(&[b, nh, t, t], &vec![0.5; b * nh * t * t]).unwrap();
+    let mut att = be
+        .upload(&[b, nh, t, t], &vec![0.5; b * nh * t * t])
+        .unwrap();
     let qv = MatView::rows(nh * hs).batched(t * nh * hs, hs);
     be.matmul(
         &mut att,
@@ -54,7 +56,12 @@ fn matmul_matches_naive_loops_for_strided_batched_views(be: &dyn Backend) {
         qv,
         &kt,
         qv.t(),
-        GemmShape { batch: [b, nh], m: t, n: t, k: hs },
+        GemmShape {
+            batch: [b, nh],
+            m: t,
+            n: t,
+            k: hs,
+        },
         Accumulate::Add,
     )
     .unwrap();
@@ -64,10 +71,17 @@ fn matmul_matches_naive_loops_for_strided_batched_views(be: &dyn Backend) {
             for i in 0..t {
                 for j in 0..t {
                     let dot: f32 = (0..hs)
-                        .map(|d| q[((bi * t + i) * nh + h) * hs + d] * k[((bi * t + j) * nh + h) * hs + d])
+                        .map(|d| {
+                            q[((bi * t + i) * nh + h) * hs + d]
+                                * k[((bi * t + j) * nh + h) * hs + d]
+                        })
                         .sum();
                     let g = got[((bi * nh + h) * t + i) * t + j];
-                    assert!((g - (0.5 + dot)).abs() < 1e-5, "({bi},{h},{i},{j}): {g} vs {}", 0.5 + dot);
+                    assert!(
+                        (g - (0.5 + dot)).abs() < 1e-5,
+                        "({bi},{h},{i},{j}): {g} vs {}",
+                        0.5 + dot
+                    );
                 }
             }
         }
@@ -79,8 +93,22 @@ fn matmul_matches_naive_loops_for_strided_batched_views(be: &dyn Backend) {
     let at = be.upload(&[m, kk], &a).unwrap();
     let wt = be.upload(&[n, kk], &w).unwrap();
     let mut c = be.zeros(&[m, n]);
-    be.matmul(&mut c, MatView::rows(n), &at, MatView::rows(kk), &wt, MatView::rows(kk).t(), GemmShape { batch: [1, 1], m, n, k: kk }, Accumulate::Overwrite)
-        .unwrap();
+    be.matmul(
+        &mut c,
+        MatView::rows(n),
+        &at,
+        MatView::rows(kk),
+        &wt,
+        MatView::rows(kk).t(),
+        GemmShape {
+            batch: [1, 1],
+            m,
+            n,
+            k: kk,
+        },
+        Accumulate::Overwrite,
+    )
+    .unwrap();
     let got = be.download(&c).unwrap();
     for i in 0..m {
         for j in 0..n {
@@ -90,7 +118,21 @@ fn matmul_matches_naive_loops_for_strided_batched_views(be: &dyn Backend) {
     }
     // A view past the end is an error, not a read out of bounds.
     let err = be
-        .matmul(&mut c, MatView::rows(n), &at, MatView::rows(kk).at(1), &wt, MatView::rows(kk).t(), GemmShape { batch: [1, 1], m, n, k: kk }, Accumulate::Overwrite)
+        .matmul(
+            &mut c,
+            MatView::rows(n),
+            &at,
+            MatView::rows(kk).at(1),
+            &wt,
+            MatView::rows(kk).t(),
+            GemmShape {
+                batch: [1, 1],
+                m,
+                n,
+                k: kk,
+            },
+            Accumulate::Overwrite,
+        )
         .unwrap_err()
         .to_string();
     assert!(err.contains("exceeds"), "{err}");
@@ -109,11 +151,27 @@ fn embedding_backward_matches_finite_differences(be: &dyn Backend) {
         weighted_sum(&be.download(&out).unwrap(), &w)
     };
     let mut dtable = be.zeros(&[v, c]);
-    be.embedding_backward(&mut dtable, &be.upload(&[ids.len(), c], &w).unwrap(), &ids).unwrap();
-    check_grad("embedding dtable", &table, &be.download(&dtable).unwrap(), forward, 1e-2, 1e-4, 1e-3, usize::MAX);
+    be.embedding_backward(&mut dtable, &be.upload(&[ids.len(), c], &w).unwrap(), &ids)
+        .unwrap();
+    check_grad(
+        "embedding dtable",
+        &table,
+        &be.download(&dtable).unwrap(),
+        forward,
+        1e-2,
+        1e-4,
+        1e-3,
+        usize::MAX,
+    );
     let mut out = be.zeros(&[1, c]);
-    let err = be.embedding_forward(&mut out, &be.upload(&[v, c], &table).unwrap(), &[9]).unwrap_err().to_string();
-    assert!(err.contains("token id 9") && err.contains("7 rows"), "{err}");
+    let err = be
+        .embedding_forward(&mut out, &be.upload(&[v, c], &table).unwrap(), &[9])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("token id 9") && err.contains("7 rows"),
+        "{err}"
+    );
 }
 
 fn rmsnorm_backward_matches_finite_differences(be: &dyn Backend) {
@@ -125,8 +183,14 @@ fn rmsnorm_backward_matches_finite_differences(be: &dyn Backend) {
     let run = |x: &[f32], wt: &[f32]| {
         let mut out = be.zeros(&[n, c]);
         let mut rstd = be.zeros(&[n]);
-        be.rmsnorm_forward(&mut out, &mut rstd, &be.upload(&[n, c], x).unwrap(), &be.upload(&[c], wt).unwrap(), 1e-6)
-            .unwrap();
+        be.rmsnorm_forward(
+            &mut out,
+            &mut rstd,
+            &be.upload(&[n, c], x).unwrap(),
+            &be.upload(&[c], wt).unwrap(),
+            1e-6,
+        )
+        .unwrap();
         (out, rstd)
     };
     // Reference value: row 0 by hand.
@@ -138,11 +202,45 @@ fn rmsnorm_backward_matches_finite_differences(be: &dyn Backend) {
     }
     let mut dinp = be.upload(&[n, c], &vec![0.25; n * c]).unwrap(); // accumulates onto 0.25
     let mut dweight = be.zeros(&[c]);
-    let (xt, wtt) = (be.upload(&[n, c], &x).unwrap(), be.upload(&[c], &wt).unwrap());
-    be.rmsnorm_backward(&mut dinp, &mut dweight, &be.upload(&[n, c], &w).unwrap(), &xt, &wtt, &rstd).unwrap();
-    let dinp: Vec<f32> = be.download(&dinp).unwrap().iter().map(|g| g - 0.25).collect();
-    check_grad("rmsnorm dinp", &x, &dinp, |x| weighted_sum(&be.download(&run(x, &wt).0).unwrap(), &w), 1e-2, 2e-3, 1e-2, usize::MAX);
-    check_grad("rmsnorm dweight", &wt, &be.download(&dweight).unwrap(), |wt| weighted_sum(&be.download(&run(&x, wt).0).unwrap(), &w), 1e-2, 2e-3, 1e-2, usize::MAX);
+    let (xt, wtt) = (
+        be.upload(&[n, c], &x).unwrap(),
+        be.upload(&[c], &wt).unwrap(),
+    );
+    be.rmsnorm_backward(
+        &mut dinp,
+        &mut dweight,
+        &be.upload(&[n, c], &w).unwrap(),
+        &xt,
+        &wtt,
+        &rstd,
+    )
+    .unwrap();
+    let dinp: Vec<f32> = be
+        .download(&dinp)
+        .unwrap()
+        .iter()
+        .map(|g| g - 0.25)
+        .collect();
+    check_grad(
+        "rmsnorm dinp",
+        &x,
+        &dinp,
+        |x| weighted_sum(&be.download(&run(x, &wt).0).unwrap(), &w),
+        1e-2,
+        2e-3,
+        1e-2,
+        usize::MAX,
+    );
+    check_grad(
+        "rmsnorm dweight",
+        &wt,
+        &be.download(&dweight).unwrap(),
+        |wt| weighted_sum(&be.download(&run(&x, wt).0).unwrap(), &w),
+        1e-2,
+        2e-3,
+        1e-2,
+        usize::MAX,
+    );
 }
 
 fn attention_softmax_masks_and_backward(be: &dyn Backend) {
@@ -155,8 +253,13 @@ fn attention_softmax_masks_and_backward(be: &dyn Backend) {
     for masking in [Masking::Bidirectional, Masking::Causal] {
         let run = |s: &[f32], bias: &[f32]| {
             let mut att = be.upload(&[b, nh, t, t], s).unwrap();
-            be.attention_softmax_forward(&mut att, Some(&be.upload(&[t * t, nh], bias).unwrap()), Some(&be.upload(&[b, t], &mask).unwrap()), masking)
-                .unwrap();
+            be.attention_softmax_forward(
+                &mut att,
+                Some(&be.upload(&[t * t, nh], bias).unwrap()),
+                Some(&be.upload(&[b, t], &mask).unwrap()),
+                masking,
+            )
+            .unwrap();
             att
         };
         let probs = run(&scores, &bias);
@@ -174,10 +277,29 @@ fn attention_softmax_masks_and_backward(be: &dyn Backend) {
         }
         let mut datt = be.upload(&[b, nh, t, t], &w).unwrap();
         let mut dbias = be.zeros(&[t * t, nh]);
-        be.attention_softmax_backward(&mut datt, &probs, Some(&mut dbias)).unwrap();
+        be.attention_softmax_backward(&mut datt, &probs, Some(&mut dbias))
+            .unwrap();
         let loss = |s: &[f32], bias: &[f32]| weighted_sum(&be.download(&run(s, bias)).unwrap(), &w);
-        check_grad("softmax dscores", &scores, &be.download(&datt).unwrap(), |s| loss(s, &bias), 1e-2, 1e-3, 1e-2, usize::MAX);
-        check_grad("softmax dbias", &bias, &be.download(&dbias).unwrap(), |bias| loss(&scores, bias), 1e-2, 1e-3, 1e-2, usize::MAX);
+        check_grad(
+            "softmax dscores",
+            &scores,
+            &be.download(&datt).unwrap(),
+            |s| loss(s, &bias),
+            1e-2,
+            1e-3,
+            1e-2,
+            usize::MAX,
+        );
+        check_grad(
+            "softmax dbias",
+            &bias,
+            &be.download(&dbias).unwrap(),
+            |bias| loss(&scores, bias),
+            1e-2,
+            1e-3,
+            1e-2,
+            usize::MAX,
+        );
     }
 }
 
@@ -188,10 +310,15 @@ fn attention_softmax_causal_cache_rows_equal_full_rows(be: &dyn Backend) {
     let t = 5;
     let s = rng.vec(t * t);
     let mut full = be.upload(&[1, 1, t, t], &s).unwrap();
-    be.attention_softmax_forward(&mut full, None, None, Masking::Causal).unwrap();
+    be.attention_softmax_forward(&mut full, None, None, Masking::Causal)
+        .unwrap();
     let mut last = be.upload(&[1, 1, 1, t], &s[(t - 1) * t..]).unwrap();
-    be.attention_softmax_forward(&mut last, None, None, Masking::Causal).unwrap();
-    assert_eq!(be.download(&last).unwrap(), be.download(&full).unwrap()[(t - 1) * t..]);
+    be.attention_softmax_forward(&mut last, None, None, Masking::Causal)
+        .unwrap();
+    assert_eq!(
+        be.download(&last).unwrap(),
+        be.download(&full).unwrap()[(t - 1) * t..]
+    );
 }
 
 fn gated_gelu_values_and_backward(be: &dyn Backend) {
@@ -207,14 +334,43 @@ fn gated_gelu_values_and_backward(be: &dyn Backend) {
     let w = rng.vec(n);
     let run = |g: &[f32], l: &[f32]| {
         let mut out = be.zeros(&[n]);
-        be.gated_gelu_forward(&mut out, &be.upload(&[n], g).unwrap(), &be.upload(&[n], l).unwrap()).unwrap();
+        be.gated_gelu_forward(
+            &mut out,
+            &be.upload(&[n], g).unwrap(),
+            &be.upload(&[n], l).unwrap(),
+        )
+        .unwrap();
         weighted_sum(&be.download(&out).unwrap(), &w)
     };
     let (mut dg, mut dl) = (be.zeros(&[n]), be.zeros(&[n]));
-    be.gated_gelu_backward(&mut dg, &mut dl, &be.upload(&[n], &w).unwrap(), &be.upload(&[n], &g).unwrap(), &be.upload(&[n], &l).unwrap())
-        .unwrap();
-    check_grad("gelu dgate", &g, &be.download(&dg).unwrap(), |g| run(g, &l), 1e-2, 1e-3, 1e-2, usize::MAX);
-    check_grad("gelu dlin", &l, &be.download(&dl).unwrap(), |l| run(&g, l), 1e-2, 1e-3, 1e-2, usize::MAX);
+    be.gated_gelu_backward(
+        &mut dg,
+        &mut dl,
+        &be.upload(&[n], &w).unwrap(),
+        &be.upload(&[n], &g).unwrap(),
+        &be.upload(&[n], &l).unwrap(),
+    )
+    .unwrap();
+    check_grad(
+        "gelu dgate",
+        &g,
+        &be.download(&dg).unwrap(),
+        |g| run(g, &l),
+        1e-2,
+        1e-3,
+        1e-2,
+        usize::MAX,
+    );
+    check_grad(
+        "gelu dlin",
+        &l,
+        &be.download(&dl).unwrap(),
+        |l| run(&g, l),
+        1e-2,
+        1e-3,
+        1e-2,
+        usize::MAX,
+    );
 }
 
 fn dropout_is_a_reproducible_inverted_mask(be: &dyn Backend) {
@@ -232,7 +388,11 @@ fn dropout_is_a_reproducible_inverted_mask(be: &dyn Backend) {
     assert!(a.iter().zip(&b).all(|(x, y)| (y - 2.0 * x).abs() < 1e-6));
     let mut other = be.upload(&[n], &vec![1.0; n]).unwrap();
     be.dropout(&mut other, 0.25, 43).unwrap();
-    assert_ne!(be.download(&other).unwrap(), a, "another seed gives another mask");
+    assert_ne!(
+        be.download(&other).unwrap(),
+        a,
+        "another seed gives another mask"
+    );
     assert!(be.dropout(&mut other, 1.0, 1).is_err());
 }
 
@@ -246,7 +406,11 @@ fn cross_entropy_values_and_backward(be: &dyn Backend) {
     let l = be.cross_entropy_forward(&x, &[0], 0.3).unwrap();
     let lse = (2f64.exp() + 1.0 + (-1f64).exp()).ln();
     let expected = 0.7 * (lse - 2.0) + 0.3 * (3.0 * lse - 1.0) / 3.0;
-    assert!((f64::from(l[0]) - expected).abs() < 1e-6, "{} vs {expected}", l[0]);
+    assert!(
+        (f64::from(l[0]) - expected).abs() < 1e-6,
+        "{} vs {expected}",
+        l[0]
+    );
 
     let mut rng = Rng::new(7);
     let (n, v) = (5, 7);
@@ -254,24 +418,59 @@ fn cross_entropy_values_and_backward(be: &dyn Backend) {
     let targets = [3, -100, 0, 6, 2];
     for eps in [0.0, 0.1] {
         let total = |x: &[f32]| {
-            let l = be.cross_entropy_forward(&be.upload(&[n, v], x).unwrap(), &targets, eps).unwrap();
+            let l = be
+                .cross_entropy_forward(&be.upload(&[n, v], x).unwrap(), &targets, eps)
+                .unwrap();
             l.iter().map(|&v| f64::from(v)).sum::<f64>() * 0.5
         };
         let mut d = be.zeros(&[n, v]);
-        be.cross_entropy_backward(&mut d, &be.upload(&[n, v], &logits).unwrap(), &targets, eps, 0.5).unwrap();
+        be.cross_entropy_backward(
+            &mut d,
+            &be.upload(&[n, v], &logits).unwrap(),
+            &targets,
+            eps,
+            0.5,
+        )
+        .unwrap();
         let d = be.download(&d).unwrap();
-        assert!(d[v..2 * v].iter().all(|&g| g == 0.0), "ignored row has no gradient");
-        check_grad("cross-entropy dlogits", &logits, &d, total, 1e-2, 1e-4, 1e-2, usize::MAX);
+        assert!(
+            d[v..2 * v].iter().all(|&g| g == 0.0),
+            "ignored row has no gradient"
+        );
+        check_grad(
+            "cross-entropy dlogits",
+            &logits,
+            &d,
+            total,
+            1e-2,
+            1e-4,
+            1e-2,
+            usize::MAX,
+        );
     }
-    let err = be.cross_entropy_forward(&x, &[5], 0.0).unwrap_err().to_string();
-    assert!(err.contains("target token id 5") && err.contains("vocabulary of 3"), "{err}");
+    let err = be
+        .cross_entropy_forward(&x, &[5], 0.0)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("target token id 5") && err.contains("vocabulary of 3"),
+        "{err}"
+    );
 }
 
 fn adamw_matches_a_hand_computed_step(be: &dyn Backend) {
     let mut p = be.upload(&[2], &[1.0, -2.0]).unwrap();
     let g = be.upload(&[2], &[0.5, 0.0]).unwrap();
     let (mut m, mut v) = (be.zeros(&[2]), be.zeros(&[2]));
-    let step = AdamWStep { lr: 0.1, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.01, t: 1, grad_scale: 2.0 };
+    let step = AdamWStep {
+        lr: 0.1,
+        beta1: 0.9,
+        beta2: 0.999,
+        eps: 1e-8,
+        weight_decay: 0.01,
+        t: 1,
+        grad_scale: 2.0,
+    };
     be.adamw_step(&mut p, &g, &mut m, &mut v, &step).unwrap();
     let p = be.download(&p).unwrap();
     // Step 1: m̂ = g, v̂ = g², so the update is lr·sign(g) after decay: 1·(1−0.001) − 0.1.
@@ -284,7 +483,8 @@ fn adamw_matches_a_hand_computed_step(be: &dyn Backend) {
 fn sum_squares_and_elementwise(be: &dyn Backend) {
     let mut a = be.upload(&[3], &[1.0, 2.0, 3.0]).unwrap();
     assert_eq!(be.sum_squares(&a).unwrap(), 14.0);
-    be.add_assign(&mut a, &be.upload(&[3], &[1.0, 1.0, 1.0]).unwrap()).unwrap();
+    be.add_assign(&mut a, &be.upload(&[3], &[1.0, 1.0, 1.0]).unwrap())
+        .unwrap();
     be.scale(&mut a, 0.5).unwrap();
     assert_eq!(be.download(&a).unwrap(), vec![1.0, 1.5, 2.0]);
     assert!(be.add_assign(&mut a, &be.zeros(&[2])).is_err());

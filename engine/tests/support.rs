@@ -24,21 +24,21 @@ impl Rng {
     pub fn vec(&mut self, n: usize) -> Vec<f32> {
         (0..n).map(|_| self.uniform()).collect()
     }
-
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n as u64) as usize
-    }
 }
 
 /// `Σ out·w` in f64: a scalar loss whose gradient w.r.t. `out` is `w`.
 pub fn weighted_sum(out: &[f32], w: &[f32]) -> f64 {
-    out.iter().zip(w).map(|(&a, &b)| f64::from(a) * f64::from(b)).sum()
+    out.iter()
+        .zip(w)
+        .map(|(&a, &b)| f64::from(a) * f64::from(b))
+        .sum()
 }
 
 /// Compares `analytic` with central finite differences of `loss` around `x`, at every index
 /// (or `max_points` spread indices). Step `h` and tolerance `atol + rtol·|fd|` are chosen per
 /// call; f32 forward passes make `h ≈ 1e-2..1e-3` the sweet spot between truncation and
 /// rounding error.
+#[allow(clippy::too_many_arguments)]
 pub fn check_grad(
     name: &str,
     x: &[f32],

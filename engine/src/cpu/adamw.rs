@@ -9,7 +9,13 @@ use crate::backend::AdamWStep;
 const CHUNK: usize = 1 << 14;
 
 /// One update of every element.
-pub(super) fn adamw_step_cpu(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], s: &AdamWStep) {
+pub(super) fn adamw_step_cpu(
+    p: &mut [f32],
+    g: &[f32],
+    m: &mut [f32],
+    v: &mut [f32],
+    s: &AdamWStep,
+) {
     let bc1 = 1.0 - s.beta1.powi(s.t as i32);
     let bc2 = 1.0 - s.beta2.powi(s.t as i32);
     p.par_chunks_mut(CHUNK)

@@ -24,7 +24,9 @@ impl Dims {
     /// Reads (B, NH, Tq, Tk) from a 4-D tensor.
     pub fn of(t: &Tensor) -> Result<Dims> {
         let s = t.shape();
-        ensure(s.len() == 4, || format!("attention tensor must be (B, NH, Tq, Tk), got {s:?}"))?;
+        ensure(s.len() == 4, || {
+            format!("attention tensor must be (B, NH, Tq, Tk), got {s:?}")
+        })?;
         Ok(Dims {
             b: s[0],
             nh: s[1],

@@ -75,7 +75,11 @@ pub(super) fn cross_entropy_backward_cpu(
             let smooth = eps / v as f32;
             for (j, (d, &a)) in d.iter_mut().zip(x).enumerate() {
                 let p = (f64::from(a) - lse).exp() as f32;
-                let q = if j == y as usize { 1.0 - eps + smooth } else { smooth };
+                let q = if j == y as usize {
+                    1.0 - eps + smooth
+                } else {
+                    smooth
+                };
                 *d = scale * (p - q);
             }
         });

@@ -25,7 +25,11 @@ pub(super) fn dropout_cpu(t: &mut [f32], p: f32, seed: u64) {
     let scale = 1.0 / (1.0 - p);
     t.par_chunks_mut(CHUNK).enumerate().for_each(|(c, xs)| {
         for (j, x) in xs.iter_mut().enumerate() {
-            *x = if dropout_keep(seed, c * CHUNK + j, p) { *x * scale } else { 0.0 };
+            *x = if dropout_keep(seed, c * CHUNK + j, p) {
+                *x * scale
+            } else {
+                0.0
+            };
         }
     });
 }

@@ -13,7 +13,8 @@ fn gelu_and_grad(x: f32) -> (f32, f32) {
     let u = SQRT_2_OVER_PI * (x + CUBIC * x * x * x);
     let t = u.tanh();
     let g = 0.5 * x * (1.0 + t);
-    let dg = 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * SQRT_2_OVER_PI * (1.0 + 3.0 * CUBIC * x * x);
+    let dg =
+        0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * SQRT_2_OVER_PI * (1.0 + 3.0 * CUBIC * x * x);
     (g, dg)
 }
 

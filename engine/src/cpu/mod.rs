@@ -118,7 +118,9 @@ impl Backend for CpuBackend {
             ("B", b.len(), bv, k, n),
         ] {
             ensure(view.extent(batch, rows, cols) <= len, || {
-                format!("matmul operand {name} view {view:?} of {shape:?} exceeds its {len} elements")
+                format!(
+                    "matmul operand {name} view {view:?} of {shape:?} exceeds its {len} elements"
+                )
             })?;
         }
         matmul::matmul_cpu(host_mut(c), cv, host(a), av, host(b), bv, shape, acc);
@@ -129,7 +131,11 @@ impl Backend for CpuBackend {
         let c = last_dim(table);
         let rows = table.len() / c.max(1);
         ensure(out.len() == ids.len() * c && last_dim(out) == c, || {
-            format!("embedding out {:?} for {} ids of width {c}", out.shape(), ids.len())
+            format!(
+                "embedding out {:?} for {} ids of width {c}",
+                out.shape(),
+                ids.len()
+            )
         })?;
         if let Some(bad) = ids.iter().find(|&&i| i as usize >= rows) {
             return Err(EngineError::input(
@@ -144,7 +150,11 @@ impl Backend for CpuBackend {
     fn embedding_backward(&self, dtable: &mut Tensor, dout: &Tensor, ids: &[u32]) -> Result<()> {
         let c = last_dim(dtable);
         ensure(dout.len() == ids.len() * c, || {
-            format!("embedding dout {:?} for {} ids of width {c}", dout.shape(), ids.len())
+            format!(
+                "embedding dout {:?} for {} ids of width {c}",
+                dout.shape(),
+                ids.len()
+            )
         })?;
         embedding::embedding_backward_cpu(host_mut(dtable), host(dout), ids, c);
         Ok(())
@@ -161,7 +171,14 @@ impl Backend for CpuBackend {
         let c = weight.len();
         ensure(
             out.len() == inp.len() && last_dim(inp) == c && rstd.len() * c == inp.len(),
-            || format!("rmsnorm {:?} weight {:?} rstd {:?}", inp.shape(), weight.shape(), rstd.shape()),
+            || {
+                format!(
+                    "rmsnorm {:?} weight {:?} rstd {:?}",
+                    inp.shape(),
+                    weight.shape(),
+                    rstd.shape()
+                )
+            },
         )?;
         rmsnorm::rmsnorm_forward_cpu(host_mut(out), host_mut(rstd), host(inp), host(weight), eps);
         Ok(())
@@ -245,7 +262,12 @@ impl Backend for CpuBackend {
 
     fn gated_gelu_forward(&self, out: &mut Tensor, gate: &Tensor, lin: &Tensor) -> Result<()> {
         ensure(out.len() == gate.len() && gate.len() == lin.len(), || {
-            format!("gated_gelu {:?} {:?} {:?}", out.shape(), gate.shape(), lin.shape())
+            format!(
+                "gated_gelu {:?} {:?} {:?}",
+                out.shape(),
+                gate.shape(),
+                lin.shape()
+            )
         })?;
         gated_gelu::gated_gelu_forward_cpu(host_mut(out), host(gate), host(lin));
         Ok(())
@@ -260,7 +282,9 @@ impl Backend for CpuBackend {
         lin: &Tensor,
     ) -> Result<()> {
         ensure(
-            [dgate.len(), dlin.len(), dout.len(), lin.len()].iter().all(|&l| l == gate.len()),
+            [dgate.len(), dlin.len(), dout.len(), lin.len()]
+                .iter()
+                .all(|&l| l == gate.len()),
             || format!("gated_gelu backward {:?}", gate.shape()),
         )?;
         gated_gelu::gated_gelu_backward_cpu(
@@ -274,7 +298,9 @@ impl Backend for CpuBackend {
     }
 
     fn dropout(&self, t: &mut Tensor, p: f32, seed: u64) -> Result<()> {
-        ensure((0.0..1.0).contains(&p), || format!("dropout probability {p}"))?;
+        ensure((0.0..1.0).contains(&p), || {
+            format!("dropout probability {p}")
+        })?;
         dropout::dropout_cpu(host_mut(t), p, seed);
         Ok(())
     }
@@ -306,7 +332,11 @@ impl Backend for CpuBackend {
         let v = last_dim(logits);
         cross_entropy::check_targets(logits.len(), v, targets)?;
         ensure(dlogits.len() == logits.len(), || {
-            format!("dlogits {:?} vs logits {:?}", dlogits.shape(), logits.shape())
+            format!(
+                "dlogits {:?} vs logits {:?}",
+                dlogits.shape(),
+                logits.shape()
+            )
         })?;
         cross_entropy::cross_entropy_backward_cpu(
             host_mut(dlogits),
@@ -328,7 +358,9 @@ impl Backend for CpuBackend {
         step: &AdamWStep,
     ) -> Result<()> {
         ensure(
-            [grad.len(), m.len(), v.len()].iter().all(|&l| l == param.len()),
+            [grad.len(), m.len(), v.len()]
+                .iter()
+                .all(|&l| l == param.len()),
             || format!("adamw param {:?}", param.shape()),
         )?;
         adamw::adamw_step_cpu(host_mut(param), host(grad), host_mut(m), host_mut(v), step);

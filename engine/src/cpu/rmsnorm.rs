@@ -41,7 +41,12 @@ pub(super) fn rmsnorm_backward_cpu(
         .zip(inp.par_chunks(c))
         .zip(rstd.par_iter())
         .for_each(|(((dx, dy), x), &r)| {
-            let dot: f32 = dy.iter().zip(weight).zip(x).map(|((d, w), x)| d * w * x).sum();
+            let dot: f32 = dy
+                .iter()
+                .zip(weight)
+                .zip(x)
+                .map(|((d, w), x)| d * w * x)
+                .sum();
             let k = dot * r * r * r / c as f32;
             for i in 0..c {
                 dx[i] += r * weight[i] * dy[i] - x[i] * k;

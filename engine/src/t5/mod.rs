@@ -1,0 +1,17 @@
+//! T5 v1.1 (flan-t5 layout) with explicit forward and backward over the op interface.
+//!
+//! Files follow the Hugging Face modules: [`config`] (`T5Config`), [`params`] (state-dict
+//! names), [`position_bias`], [`attention`] (`T5Attention`), [`feed_forward`] (`T5LayerFF`),
+//! [`stack`] (`T5Stack`/`T5Block`), [`model`] (`T5ForConditionalGeneration`), [`weights`]
+//! (safetensors load/save), [`decode`] (KV-cache decoding step).
+
+pub mod attention;
+pub mod config;
+pub mod dropout_plan;
+pub mod feed_forward;
+pub mod linear;
+pub mod model;
+pub mod params;
+pub mod position_bias;
+pub mod stack;
+pub mod weights;
