@@ -579,6 +579,12 @@ fn kernels(c: &mut Criterion) {
     let gpu = match Gpu::new(0) {
         Ok(gpu) => gpu,
         Err(e @ (Error::CudaUnavailable { .. } | Error::NvrtcUnavailable { .. })) => {
+            // benches/gpu-check.sh sets this on a GPU machine: there, skipping is a failure.
+            let required = std::env::var("NEGOPT_REQUIRE_GPU").as_deref() == Ok("1");
+            assert!(
+                !required,
+                "kernels bench: a GPU is required (NEGOPT_REQUIRE_GPU=1): {e}"
+            );
             println!("kernels bench: skipped (no GPU): {e}");
             return;
         }

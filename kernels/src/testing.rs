@@ -29,11 +29,18 @@ pub(crate) const F32: Tolerance = Tolerance {
     rtol: 1e-5,
 };
 
-/// Opens GPU 0, or prints why the test is skipped.
+/// Opens GPU 0, or prints why the test is skipped. With `NEGOPT_REQUIRE_GPU=1` (set by
+/// `benches/gpu-check.sh` on a GPU machine) a missing GPU or NVRTC fails the test instead, so
+/// a GPU check cannot pass by skipping.
 pub(crate) fn gpu_or_skip(test: &str) -> Option<Gpu> {
     match Gpu::new(0) {
         Ok(gpu) => Some(gpu),
         Err(e @ (Error::CudaUnavailable { .. } | Error::NvrtcUnavailable { .. })) => {
+            let required = std::env::var("NEGOPT_REQUIRE_GPU").as_deref() == Ok("1");
+            assert!(
+                !required,
+                "{test}: a GPU is required here (NEGOPT_REQUIRE_GPU=1): {e}"
+            );
             println!("{test}: skipped (no GPU): {e}");
             None
         }

@@ -5,7 +5,7 @@
 //! both `x` and `resid`; `dw += Σ_rows dy·h·rstd`. Shapes: x, resid, h, y (N, C); w (C,);
 //! rstd (N,).
 
-use crate::error::{DriverContext, Result};
+use crate::error::{DriverContext, Result, bad_input};
 use crate::family::{Dir, Dtype, Family, kernel_name};
 use crate::gpu::Gpu;
 use crate::launch::{NULL, as_i32, expect_len, per_row};
@@ -141,7 +141,14 @@ pub fn rmsnorm_backward(
     let name = kernel_name("rmsnorm", Dir::Backward, 1, Dtype::Bf16);
     let f = gpu.function(Family::Rmsnorm, &name)?;
     let (n32, c32) = (as_i32(OP, "N", n)?, as_i32(OP, "C", c)?);
-    let shared = as_i32(OP, "C·4 bytes of shared memory", c * 4)? as u32;
+    // The dw partials live in static-limit dynamic shared memory (48 KiB without opt-in).
+    if c * 4 > 48 * 1024 {
+        return Err(bad_input!(
+            OP,
+            "C = {c} needs more than 48 KiB of shared memory for dw"
+        ));
+    }
+    let shared = (c * 4) as u32;
     let blocks = (n as u32).min(gpu.sm_count()? * 2);
     let cfg = LaunchConfig {
         grid_dim: (blocks, 1, 1),
