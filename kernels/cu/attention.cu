@@ -3,7 +3,8 @@
 // causal / key-padding masks.
 //
 //   s_ij = scale · q_i·k_j + bias[bucket(j − i), h]      (T5: scale = 1, bias only in self-attention)
-//   masked when j ≥ key_len[b], or when causal and j > i
+//   masked when j ≥ key_len[b], or when causal and j > i + (Tk − Tq) (with a KV cache the Tq
+//   queries are the last Tq positions; without one Tq = Tk and this is j > i)
 //   o_i  = Σ_j softmax_j(s_i)·v_j,   lse_i = log Σ_j exp(s_ij)   (saved for the backward)
 // Backward (Dao et al., FlashAttention-2, Alg. 2), with D_i = dO_i·O_i:
 //   p_ij = exp(s_ij − lse_i), dp_ij = dO_i·v_j, ds_ij = p_ij·(dp_ij − D_i)
@@ -52,8 +53,8 @@ __device__ __forceinline__ int bucket_of(const int* bucket_lut, int max_distance
     return bucket_lut[rel + max_distance];
 }
 
-__device__ __forceinline__ bool visible(int i, int j, int key_len, int causal) {
-    return j < key_len && !(causal && j > i);
+__device__ __forceinline__ bool visible(int i, int j, int key_len, int causal, int offset) {
+    return j < key_len && !(causal && j > i + offset);
 }
 
 extern "C" __global__ void __launch_bounds__(ROWS * 32)
@@ -70,7 +71,8 @@ extern "C" __global__ void __launch_bounds__(ROWS * 32)
     const int i = blockIdx.x * ROWS + warp;
     const bool row_ok = i < sh.Tq;
     const int klen = key_len ? min(key_len[b], sh.Tk) : sh.Tk;
-    const int kend = causal ? min(klen, (int)(blockIdx.x + 1) * ROWS) : klen;
+    const int offset = sh.Tk - sh.Tq;  // causal: query i sees keys j ≤ i + offset
+    const int kend = causal ? min(klen, (int)(blockIdx.x + 1) * ROWS + offset) : klen;
     const long long q_off = row_offset(b, row_ok ? i : 0, h, sh.Tq, sh.NH, HS);
     for (int d = lane; d < HS; d += 32) qs[warp * HS + d] = row_ok ? to_float(Q[q_off + d]) * scale : 0.0f;
 
@@ -94,7 +96,7 @@ extern "C" __global__ void __launch_bounds__(ROWS * 32)
         __syncthreads();
         const int j = k0 + lane;
         float s = -INFINITY;
-        if (row_ok && visible(i, j, kend, causal)) {
+        if (row_ok && visible(i, j, kend, causal, offset)) {
             float acc = 0.0f;
             for (int d = 0; d < HS; ++d) acc += qs[warp * HS + d] * Ks[lane * (HS + 1) + d];
             if (bias_table) acc += to_float(bias_table[bucket_of(bucket_lut, max_distance, i, j) * sh.NH + h]);
@@ -167,8 +169,9 @@ extern "C" __global__ void __launch_bounds__(ROWS * 32)
 #pragma unroll
     for (int r = 0; r < MAX_R; ++r) dk[r] = dv[r] = 0.0f;
     const long long stat_base = ((long long)b * sh.NH + h) * sh.Tq;
-    // With a causal mask, queries before this block's first key see none of its keys.
-    const int qstart = causal ? min((int)blockIdx.x * ROWS, sh.Tq) : 0;
+    // With a causal mask, queries i < j − offset see none of this block's keys.
+    const int offset = sh.Tk - sh.Tq;
+    const int qstart = causal ? max(0, min((int)blockIdx.x * ROWS - offset, sh.Tq)) : 0;
     for (int q0 = qstart - qstart % KT; q0 < sh.Tq; q0 += KT) {
         __syncthreads();
         for (int idx = threadIdx.x; idx < KT * HS; idx += blockDim.x) {
@@ -185,7 +188,7 @@ extern "C" __global__ void __launch_bounds__(ROWS * 32)
         __syncthreads();
         const int i = q0 + lane;
         float p = 0.0f, ds = 0.0f;
-        if (col_ok && i < sh.Tq && visible(i, j, klen, causal)) {
+        if (col_ok && i < sh.Tq && visible(i, j, klen, causal, offset)) {
             float s = 0.0f, dp = 0.0f;
             for (int d = 0; d < HS; ++d) {
                 s += Qs[lane * (HS + 1) + d] * ks[warp * HS + d];
@@ -239,7 +242,8 @@ extern "C" __global__ void __launch_bounds__(ROWS * 32)
     const int i = blockIdx.x * ROWS + warp;
     const bool row_ok = i < sh.Tq;
     const int klen = key_len ? min(key_len[b], sh.Tk) : sh.Tk;
-    const int kend = causal ? min(klen, (int)(blockIdx.x + 1) * ROWS) : klen;
+    const int offset = sh.Tk - sh.Tq;  // causal: query i sees keys j ≤ i + offset
+    const int kend = causal ? min(klen, (int)(blockIdx.x + 1) * ROWS + offset) : klen;
     const long long q_off = row_offset(b, row_ok ? i : 0, h, sh.Tq, sh.NH, HS);
     for (int d = lane; d < HS; d += 32) {
         qs[warp * HS + d] = row_ok ? to_float(Q[q_off + d]) * scale : 0.0f;
@@ -269,7 +273,7 @@ extern "C" __global__ void __launch_bounds__(ROWS * 32)
         __syncthreads();
         const int j = k0 + lane;
         float ds = 0.0f;
-        if (row_ok && L != INFINITY && visible(i, j, kend, causal)) {
+        if (row_ok && L != INFINITY && visible(i, j, kend, causal, offset)) {
             float s = 0.0f, dp = 0.0f;
             for (int d = 0; d < HS; ++d) {
                 s += qs[warp * HS + d] * Ks[lane * (HS + 1) + d];

@@ -87,7 +87,8 @@ impl AttentionShape {
 pub enum Masking {
     /// Every (unpadded) key: encoder self-attention, cross-attention.
     Bidirectional,
-    /// Keys j ≤ i: decoder self-attention.
+    /// Keys j ≤ i + (Tk − Tq): decoder self-attention. Without a KV cache Tq = Tk and this
+    /// is j ≤ i; with one, the Tq queries are the last Tq positions.
     Causal,
 }
 
@@ -185,7 +186,8 @@ impl CpuAttention<'_> {
         let klen = self
             .key_len
             .map_or(self.shape.k_len as i64, |l| i64::from(l[b]));
-        (j as i64) < klen && !(self.masking == Masking::Causal && j > i)
+        let offset = self.shape.k_len as i64 - self.shape.q_len as i64;
+        (j as i64) < klen && !(self.masking == Masking::Causal && j as i64 > i as i64 + offset)
     }
 
     /// s_ij, or None when masked.
@@ -663,6 +665,38 @@ mod tests {
         }
     }
 
+    /// With a KV cache, the last query sees every key, like an unmasked row.
+    #[test]
+    fn causal_with_a_kv_cache_sees_the_past() {
+        let shape = AttentionShape {
+            batch: 1,
+            heads: 2,
+            q_len: 2,
+            k_len: 6,
+            head_dim: 3,
+        };
+        let q = random(1, shape.q_elems(), -1.0, 1.0);
+        let k = random(2, shape.k_elems(), -1.0, 1.0);
+        let v = random(3, shape.k_elems(), -1.0, 1.0);
+        let run = |masking| {
+            let a = CpuAttention {
+                shape,
+                bias: None,
+                key_len: None,
+                masking,
+                scale: 1.0,
+            };
+            attention_forward_cpu(&a, &q, &k, &v).0
+        };
+        let (causal, full) = (run(Masking::Causal), run(Masking::Bidirectional));
+        for h in 0..shape.heads {
+            let last = shape.q_index(0, 1, h);
+            assert_eq!(causal[last..last + 3], full[last..last + 3]);
+            let first = shape.q_index(0, 0, h);
+            assert_ne!(causal[first..first + 3], full[first..first + 3]);
+        }
+    }
+
     #[test]
     fn backward_matches_finite_differences() {
         for masking in [Masking::Causal, Masking::Bidirectional] {
@@ -783,6 +817,18 @@ mod tests {
                     head_dim: 128,
                 },
                 Masking::Bidirectional,
+                true,
+            ),
+            // Decoding with a KV cache: 3 new queries over 40 cached keys.
+            (
+                AttentionShape {
+                    batch: 2,
+                    heads: 2,
+                    q_len: 3,
+                    k_len: 40,
+                    head_dim: 32,
+                },
+                Masking::Causal,
                 true,
             ),
         ];
