@@ -2,6 +2,8 @@
 #![deny(missing_docs)]
 
 pub mod canon;
+pub mod crawl;
 pub mod curate;
+pub mod fixtures;
 pub mod grammar;
 pub mod sources;

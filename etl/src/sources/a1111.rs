@@ -109,10 +109,12 @@ pub fn parse(text: &str) -> Parameters {
 /// A1111's `unquote`: a value wrapped in double quotes is a JSON string; when it does not decode,
 /// the raw text is kept.
 fn unquote(value: &str) -> String {
-    if value.len() >= 2 && value.starts_with('"') && value.ends_with('"') {
-        if let Ok(s) = serde_json::from_str::<String>(value) {
-            return s;
-        }
+    if value.len() >= 2
+        && value.starts_with('"')
+        && value.ends_with('"')
+        && let Ok(s) = serde_json::from_str::<String>(value)
+    {
+        return s;
     }
     value.to_string()
 }
@@ -252,8 +254,14 @@ mod tests {
     #[test]
     fn a1111_parse_table() {
         let std3 = [("Steps", "20"), ("Sampler", "Euler a"), ("CFG scale", "7")];
+        type Case = (
+            &'static str,
+            &'static str,
+            &'static str,
+            Vec<(String, String)>,
+        );
         #[rustfmt::skip]
-        let cases: Vec<(&str, &str, &str, Vec<(String, String)>)> = vec![
+        let cases: Vec<Case> = vec![
             // README examples
             ("a cat\nNegative prompt: dog", "a cat", "dog", vec![]),
             ("a fox\nSteps: 20, Sampler: Euler a, CFG scale: 7.5", "a fox", "",

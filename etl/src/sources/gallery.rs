@@ -178,10 +178,10 @@ impl Source for Gallery {
                     .map(element_text),
                 ..PairRecord::default()
             };
-            if let Some(sel) = &self.selectors.parameters {
-                if let Some(line) = item.select(sel).next().map(element_text) {
-                    a1111::fill_from_params(&a1111::parse(&line), &mut record);
-                }
+            if let Some(sel) = &self.selectors.parameters
+                && let Some(line) = item.select(sel).next().map(element_text)
+            {
+                a1111::fill_from_params(&a1111::parse(&line), &mut record);
             }
             parsed.records.push(record);
         }
