@@ -15,8 +15,14 @@
 //   v2: v1 plus a double-buffered `cp.async` 16-byte pipeline for the `nt` layout (both
 //       operands K-contiguous, the linear forward). Requires K % 8 == 0 and 16-byte aligned
 //       A, B and batch strides; the launcher falls back to v1 otherwise.
+//   strided: v1's tiling over arbitrary strided views (the engine's `MatView`: offset, row and
+//       column strides, a two-level batch), for bf16 or fp32 storage; fp32 inputs are rounded
+//       to bf16 while staged, so the math is the same tensor-core bf16 × bf16 → fp32. Each
+//       operand's staging loop walks its unit-stride dimension when it has one. Launch: grid
+//       (ceil(N/128), ceil(M/128), batch0·batch1), block 256.
 // Entry points: gemm_{nt,nn,tn}_forward_v1_{bf16,f32}, gemm_nt_forward_v2_{bf16,f32}
-// (the last part names the output dtype).
+// (the last part names the output dtype), gemm_strided_{bf16,f32}_forward_v1_{bf16,f32}
+// (storage dtype of the inputs, then of the output; the two are equal).
 #include "common.cuh"
 
 #define BM 128
@@ -226,3 +232,79 @@ GEMM_V1_ENTRY(gemm_tn_forward_v1_f32, true, false, float)
 
 GEMM_NT_V2_ENTRY(gemm_nt_forward_v2_bf16, bf16)
 GEMM_NT_V2_ENTRY(gemm_nt_forward_v2_f32, float)
+
+// A strided matrix view: element (b0, b1, r, c) at offset + b0·batch0 + b1·batch1 + r·row + c·col.
+struct MatStrides {
+    long long offset, row, col, batch0, batch1;
+};
+
+__device__ __forceinline__ bf16 to_bf16(bf16 x) { return x; }
+__device__ __forceinline__ bf16 to_bf16(float x) { return __float2bfloat16(x); }
+
+// C (m×n) = alpha·A (m×k)·B (k×n) + beta·C over strided views, batch = batch0 × batch1.
+template <typename T>
+__device__ void gemm_strided_v1(T* C, MatStrides cv, const T* A, MatStrides av, const T* B, MatStrides bv, int M,
+                                int N, int K, int batch1, float alpha, float beta) {
+    __shared__ __align__(16) bf16 As[BM][BK + PAD];
+    __shared__ __align__(16) bf16 Bs[BN][BK + PAD];
+    const long long b0 = blockIdx.z / batch1, b1 = blockIdx.z % batch1;
+    A += av.offset + b0 * av.batch0 + b1 * av.batch1;
+    B += bv.offset + b0 * bv.batch0 + b1 * bv.batch1;
+    C += cv.offset + b0 * cv.batch0 + b1 * cv.batch1;
+    const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
+    const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
+    const int wm = warp / 4, wn = warp % 4;
+    const bf16 zero = __float2bfloat16(0.0f);
+    // Walk k fastest when it is A's unit-stride dimension (and n fastest for B when that is).
+    const bool a_k_fast = av.col == 1, b_n_fast = bv.col == 1;
+    float acc[4][4][4];
+#pragma unroll
+    for (int mi = 0; mi < 4; ++mi)
+#pragma unroll
+        for (int ni = 0; ni < 4; ++ni)
+#pragma unroll
+            for (int r = 0; r < 4; ++r) acc[mi][ni][r] = 0.0f;
+
+    for (int k0 = 0; k0 < K; k0 += BK) {
+        for (int idx = tid; idx < BM * BK; idx += THREADS) {
+            const int i = a_k_fast ? idx / BK : idx % BM;
+            const int k = a_k_fast ? idx % BK : idx / BM;
+            const int gm = m0 + i, gk = k0 + k;
+            As[i][k] = (gm < M && gk < K) ? to_bf16(A[gm * av.row + gk * av.col]) : zero;
+        }
+        for (int idx = tid; idx < BN * BK; idx += THREADS) {
+            const int j = b_n_fast ? idx % BN : idx / BK;
+            const int k = b_n_fast ? idx / BN : idx % BK;
+            const int gn = n0 + j, gk = k0 + k;
+            Bs[j][k] = (gn < N && gk < K) ? to_bf16(B[gk * bv.row + gn * bv.col]) : zero;
+        }
+        __syncthreads();
+        warp_tile_step(acc, As, Bs, wm, wn, lane);
+        __syncthreads();
+    }
+    const int g = lane >> 2, t = lane & 3;
+#pragma unroll
+    for (int mi = 0; mi < 4; ++mi)
+#pragma unroll
+        for (int ni = 0; ni < 4; ++ni)
+#pragma unroll
+            for (int r = 0; r < 4; ++r) {
+                const int row = m0 + wm * 64 + mi * 16 + g + (r >= 2 ? 8 : 0);
+                const int col = n0 + wn * 32 + ni * 8 + 2 * t + (r & 1);
+                if (row >= M || col >= N) continue;
+                T* p = C + row * cv.row + col * cv.col;
+                float out = alpha * acc[mi][ni][r];
+                if (beta != 0.0f) out += beta * to_float(*p);
+                store_as(p, out);
+            }
+}
+
+#define GEMM_STRIDED_ENTRY(name, T)                                                                            \
+    extern "C" __global__ void __launch_bounds__(THREADS)                                                    \
+        name(T* C, MatStrides cv, const T* A, MatStrides av, const T* B, MatStrides bv, int M, int N, int K,  \
+             int batch1, float alpha, float beta) {                                                          \
+        gemm_strided_v1<T>(C, cv, A, av, B, bv, M, N, K, batch1, alpha, beta);                               \
+    }
+
+GEMM_STRIDED_ENTRY(gemm_strided_bf16_forward_v1_bf16, bf16)
+GEMM_STRIDED_ENTRY(gemm_strided_f32_forward_v1_f32, float)

@@ -15,6 +15,8 @@ pub enum Family {
     Gemm,
     /// `attention.cu`: fused attention forward and backward.
     Attention,
+    /// `attention_softmax.cu`: the unfused attention's bias + mask + softmax.
+    AttentionSoftmax,
     /// `rmsnorm.cu`: RMSNorm fused with the residual add.
     Rmsnorm,
     /// `gated_gelu.cu`: T5 gated-GELU.
@@ -33,9 +35,10 @@ pub enum Family {
 
 impl Family {
     /// Every family.
-    pub const ALL: [Family; 9] = [
+    pub const ALL: [Family; 10] = [
         Family::Gemm,
         Family::Attention,
+        Family::AttentionSoftmax,
         Family::Rmsnorm,
         Family::GatedGelu,
         Family::Embedding,
@@ -50,6 +53,7 @@ impl Family {
         match self {
             Family::Gemm => "gemm",
             Family::Attention => "attention",
+            Family::AttentionSoftmax => "attention_softmax",
             Family::Rmsnorm => "rmsnorm",
             Family::GatedGelu => "gated_gelu",
             Family::Embedding => "embedding",
@@ -65,6 +69,7 @@ impl Family {
         match self {
             Family::Gemm => include_str!("../cu/gemm.cu"),
             Family::Attention => include_str!("../cu/attention.cu"),
+            Family::AttentionSoftmax => include_str!("../cu/attention_softmax.cu"),
             Family::Rmsnorm => include_str!("../cu/rmsnorm.cu"),
             Family::GatedGelu => include_str!("../cu/gated_gelu.cu"),
             Family::Embedding => include_str!("../cu/embedding.cu"),
@@ -88,8 +93,16 @@ impl Family {
                 }
                 v.push(("gemm_nt", Forward, 2, Bf16));
                 v.push(("gemm_nt", Forward, 2, F32));
+                v.push(("gemm_strided_bf16", Forward, 1, Bf16));
+                v.push(("gemm_strided_f32", Forward, 1, F32));
                 v
             }
+            Family::AttentionSoftmax => vec![
+                ("attention_softmax", Forward, 1, Bf16),
+                ("attention_softmax", Forward, 1, F32),
+                ("attention_softmax", Backward, 1, Bf16),
+                ("attention_softmax", Backward, 1, F32),
+            ],
             Family::Attention => vec![
                 ("attention", Forward, 1, Bf16),
                 ("attention_delta", Backward, 1, Bf16),

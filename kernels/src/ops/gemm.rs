@@ -77,7 +77,7 @@ impl GemmVariant {
     }
 }
 
-/// Output element types the GEMM writes.
+/// Element types the GEMM writes (and the strided GEMM also reads).
 pub trait GemmOutput: DeviceRepr + sealed::Sealed {
     /// The dtype part of the kernel name.
     const DTYPE: Dtype;

@@ -3,10 +3,12 @@
 
 pub mod adamw;
 pub mod attention;
+pub mod attention_softmax;
 pub mod cast;
 pub mod cross_entropy;
 pub mod embedding;
 pub mod gated_gelu;
 pub mod gemm;
+pub mod gemm_strided;
 pub mod global_norm;
 pub mod rmsnorm;
