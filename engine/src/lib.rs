@@ -21,10 +21,18 @@
 #![deny(missing_docs)]
 
 pub mod backend;
+pub mod checkpoint;
 pub mod cpu;
+pub mod data;
 pub mod device;
 pub mod error;
+pub mod eval;
+pub mod generate;
+pub mod metrics;
 pub mod optim;
+pub mod plot;
 pub mod safetensors_file;
 pub mod t5;
 pub mod tensor;
+pub mod tokenizer;
+pub mod train;

@@ -1,0 +1,165 @@
+//! `engine eval --stage sft`: test-split NLL and perplexity, and the tag-set F1 of generated
+//! negative prompts against the ground truth, next to the baseline that always answers the
+//! train split's most common negative prompt.
+//!
+//! Tags are the comma-separated parts of a negative prompt, lower-cased and trimmed; an
+//! example's F1 compares its predicted and true tag sets; the reported F1 is the mean.
+
+use std::collections::{BTreeSet, HashMap};
+
+use serde::Serialize;
+
+use crate::backend::Backend;
+use crate::data::{Batcher, Pair, tokenize};
+use crate::error::Result;
+use crate::generate::{Strategy, generate};
+use crate::t5::model::T5Model;
+use crate::tokenizer::Tokenizer;
+use crate::train::eval_loss;
+
+/// The tag set of a negative prompt.
+pub fn tags(text: &str) -> BTreeSet<String> {
+    text.split(',')
+        .map(|t| t.trim().to_lowercase())
+        .filter(|t| !t.is_empty())
+        .collect()
+}
+
+/// F1 of a predicted tag set against the truth (1 when both are empty).
+pub fn tag_f1(pred: &BTreeSet<String>, truth: &BTreeSet<String>) -> f64 {
+    if pred.is_empty() && truth.is_empty() {
+        return 1.0;
+    }
+    let hit = pred.intersection(truth).count() as f64;
+    if hit == 0.0 {
+        return 0.0;
+    }
+    let (p, r) = (hit / pred.len() as f64, hit / truth.len() as f64);
+    2.0 * p * r / (p + r)
+}
+
+/// The most common negative prompt (ties: the lexicographically smallest).
+pub fn most_common_negative(pairs: &[Pair]) -> String {
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    for p in pairs {
+        *counts.entry(p.negative.as_str()).or_default() += 1;
+    }
+    counts
+        .into_iter()
+        .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(a.0)))
+        .map(|(s, _)| s.to_string())
+        .unwrap_or_default()
+}
+
+/// What `engine eval --stage sft` reports.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SftReport {
+    /// Test examples.
+    pub examples: usize,
+    /// Mean token NLL.
+    pub nll: f64,
+    /// exp(nll).
+    pub perplexity: f64,
+    /// Mean tag-set F1 of the model's greedy outputs.
+    pub model_f1: f64,
+    /// Mean tag-set F1 of always answering the most common train negative.
+    pub baseline_f1: f64,
+    /// That baseline answer.
+    pub baseline: String,
+    /// A few (prompt, generated, truth) triples.
+    pub samples: Vec<(String, String, String)>,
+}
+
+/// Evaluates `model` on `test` pairs; `train` gives the baseline.
+#[allow(clippy::too_many_arguments)]
+pub fn evaluate_sft(
+    be: &dyn Backend,
+    model: &T5Model,
+    tok: &Tokenizer,
+    train: &[Pair],
+    test: &[Pair],
+    max_source: usize,
+    max_target: usize,
+    batch_size: usize,
+) -> Result<SftReport> {
+    let batcher = Batcher::new(
+        tokenize(tok, test, max_source, max_target)?,
+        batch_size,
+        0,
+        tok.pad_id,
+        model.config.decoder_start_token_id,
+    );
+    let nll = eval_loss(be, model, &batcher, usize::MAX)?;
+    let baseline = most_common_negative(train);
+    let base_tags = tags(&baseline);
+    let mut model_f1 = 0.0;
+    let mut baseline_f1 = 0.0;
+    let mut samples = Vec::new();
+    for chunk in test.chunks(batch_size.max(1)) {
+        let prompts: Vec<String> = chunk.iter().map(|p| p.prompt.clone()).collect();
+        let outs = generate(
+            be,
+            model,
+            tok,
+            &prompts,
+            Strategy::Greedy,
+            max_source,
+            max_target,
+        )?;
+        for (p, out) in chunk.iter().zip(outs) {
+            let truth = tags(&p.negative);
+            model_f1 += tag_f1(&tags(&out), &truth);
+            baseline_f1 += tag_f1(&base_tags, &truth);
+            if samples.len() < 5 {
+                samples.push((p.prompt.clone(), out, p.negative.clone()));
+            }
+        }
+    }
+    let n = test.len().max(1) as f64;
+    Ok(SftReport {
+        examples: test.len(),
+        nll,
+        perplexity: nll.exp(),
+        model_f1: model_f1 / n,
+        baseline_f1: baseline_f1 / n,
+        baseline,
+        samples,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tag_sets_and_f1() {
+        let t = tags(" Blurry, lowres ,, watermark");
+        assert_eq!(
+            t,
+            ["blurry", "lowres", "watermark"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect()
+        );
+        assert_eq!(tag_f1(&t, &t), 1.0);
+        let p = tags("blurry, text");
+        // precision 1/2, recall 1/3 → F1 = 0.4
+        assert!((tag_f1(&p, &t) - 0.4).abs() < 1e-12);
+        assert_eq!(tag_f1(&tags("x"), &t), 0.0);
+        let pairs = vec![
+            Pair {
+                prompt: "a".into(),
+                negative: "b".into(),
+            },
+            Pair {
+                prompt: "c".into(),
+                negative: "d".into(),
+            },
+            Pair {
+                prompt: "e".into(),
+                negative: "d".into(),
+            },
+        ];
+        assert_eq!(most_common_negative(&pairs), "d");
+    }
+}
