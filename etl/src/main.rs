@@ -27,16 +27,25 @@ struct Cli {
 enum Command {
     /// Crawl sources into raw_pages and raw_pairs.
     Crawl(Box<crawl::cli::CrawlArgs>),
+    /// Import local CSV / JSONL / Parquet files into raw_pairs.
+    Import(negopt_etl::sources::import::ImportArgs),
     /// Curate raw_pairs into negative_prompts_db.
     Curate(curate::cli::CurateArgs),
     /// Serve the crawl fixtures on 127.0.0.1 until Ctrl-C.
     ServeFixtures(fixtures::ServeArgs),
 }
 
+/// Log noise of the Delta Lake dependencies that says nothing to a user (a new table "has no
+/// files in its log segment"; binary columns get no statistics). `--tracing` can override it.
+const QUIET_DEPENDENCIES: &str = "buoyant_kernel=off,deltalake_core::writer::stats=error";
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(&cli.tracing))
+        .with_env_filter(tracing_subscriber::EnvFilter::new(format!(
+            "{QUIET_DEPENDENCIES},{}",
+            cli.tracing
+        )))
         .with_writer(std::io::stderr)
         .init();
     match run(cli) {
@@ -54,6 +63,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     runtime.block_on(async {
         match &cli.command {
             Command::Crawl(args) => crawl::cli::run(args, catalog).await.context("crawl"),
+            Command::Import(args) => negopt_etl::sources::import::run(args, catalog)
+                .await
+                .context("import"),
             Command::Curate(args) => curate::cli::run(args, catalog).await.context("curate"),
             Command::ServeFixtures(args) => fixtures::serve(args)
                 .await

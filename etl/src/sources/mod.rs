@@ -15,6 +15,7 @@ pub mod a1111;
 pub mod civitai;
 pub mod gallery;
 pub mod image_text;
+pub mod import;
 pub mod json_fields;
 pub mod playground;
 
