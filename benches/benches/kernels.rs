@@ -25,11 +25,13 @@ use negopt_kernels::ops::attention::{
     AttentionShape, BucketDirection, GpuAttention, GpuAttentionGrads, GpuBias, Masking,
     attention_backward, attention_forward, bucket_table,
 };
+use negopt_kernels::ops::attention_softmax::{ScoreShape, attention_softmax_forward};
 use negopt_kernels::ops::cast::cast_f32_to_bf16;
 use negopt_kernels::ops::cross_entropy::cross_entropy_forward;
 use negopt_kernels::ops::embedding::{TokenIds, embedding_forward};
 use negopt_kernels::ops::gated_gelu::{gated_gelu_backward, gated_gelu_forward};
 use negopt_kernels::ops::gemm::{GemmShape, GemmVariant, Layout, gemm_forward_variant};
+use negopt_kernels::ops::gemm_strided::{MatLayout, StridedShape, gemm_strided_forward};
 use negopt_kernels::ops::global_norm::global_norm_sq;
 use negopt_kernels::ops::rmsnorm::{rmsnorm_backward, rmsnorm_forward};
 use negopt_kernels::{Error, Gpu};
@@ -284,6 +286,12 @@ fn bench_attention(c: &mut Criterion, t: &mut Timer<'_>) {
     );
     let (num_buckets, max_distance) = (32, 128);
     let table = bf16_buffer(gpu, num_buckets * shape.heads, 5);
+    // Buffers of the unfused peer: the (B, NH, T, T) scores and a pre-gathered (T·T, NH) bias.
+    let mut att = gpu
+        .stream()
+        .alloc_zeros::<bf16>(shape.batch * shape.heads * shape.q_len * shape.k_len)
+        .expect("alloc");
+    let gathered_bias = bf16_buffer(gpu, shape.q_len * shape.k_len * shape.heads, 6);
     for (masking, direction) in [
         (Masking::Bidirectional, BucketDirection::Bidirectional),
         (Masking::Causal, BucketDirection::Unidirectional),
@@ -320,7 +328,7 @@ fn bench_attention(c: &mut Criterion, t: &mut Timer<'_>) {
         let visible = if masking == Masking::Causal { 0.5 } else { 1.0 };
         let case = format!("b4_h12_t1024_d64_{masking:?}_t5bias").to_lowercase();
         let fwd = Work::Flops(shape.forward_flops() * visible);
-        t.case(
+        let fused = t.case(
             c,
             "cuda_bf16_attention_forward",
             &format!("{case}/v1"),
@@ -330,6 +338,87 @@ fn bench_attention(c: &mut Criterion, t: &mut Timer<'_>) {
                     .expect("attention forward")
             },
         );
+        // The peer: the same attention unfused, as the engine's CPU path does it: scores by a
+        // strided GEMM into a (B, NH, T, T) bf16 buffer, bias + mask + softmax in place, then
+        // P·V by a second GEMM. The bias here is already gathered to (T·T, NH).
+        let secs_unfused = t.case(
+            c,
+            "cuda_bf16_attention_forward",
+            &format!("{case}/unfused"),
+            fwd,
+            &mut || {
+                let heads = MatLayout {
+                    offset: 0,
+                    row_stride: shape.heads * shape.head_dim,
+                    col_stride: 1,
+                    batch_stride: [shape.q_len * shape.heads * shape.head_dim, shape.head_dim],
+                };
+                let t_len = shape.q_len;
+                let scores = MatLayout {
+                    offset: 0,
+                    row_stride: t_len,
+                    col_stride: 1,
+                    batch_stride: [shape.heads * t_len * t_len, t_len * t_len],
+                };
+                let qk = StridedShape {
+                    batch: [shape.batch, shape.heads],
+                    m: t_len,
+                    n: t_len,
+                    k: shape.head_dim,
+                };
+                gemm_strided_forward(
+                    gpu,
+                    &mut att.as_view_mut(),
+                    scores,
+                    &q.as_view(),
+                    heads,
+                    &k.as_view(),
+                    heads.t(),
+                    qk,
+                    1.0,
+                    0.0,
+                )
+                .expect("scores");
+                let sshape = ScoreShape {
+                    batch: shape.batch,
+                    heads: shape.heads,
+                    q_len: t_len,
+                    k_len: t_len,
+                };
+                attention_softmax_forward(
+                    gpu,
+                    &mut att.as_view_mut(),
+                    sshape,
+                    Some(&gathered_bias.as_view()),
+                    None,
+                    masking,
+                )
+                .expect("softmax");
+                let pv = StridedShape {
+                    batch: [shape.batch, shape.heads],
+                    m: t_len,
+                    n: shape.head_dim,
+                    k: t_len,
+                };
+                gemm_strided_forward(
+                    gpu,
+                    &mut o.as_view_mut(),
+                    heads,
+                    &att.as_view(),
+                    scores,
+                    &v.as_view(),
+                    heads,
+                    pv,
+                    1.0,
+                    0.0,
+                )
+                .expect("P·V");
+            },
+        );
+        t.figure(&format!(
+            "cuda_bf16_attention_forward/{case}: fused v1 is {:.2}× the unfused path's speed",
+            secs_unfused / fused
+        ));
         let (mut dq, mut dk, mut dv) = (
             gpu.stream().alloc_zeros::<bf16>(n).expect("alloc"),
             gpu.stream().alloc_zeros::<bf16>(n).expect("alloc"),
