@@ -46,6 +46,18 @@ pub async fn crawl_into(
     fetch: FetchConfig,
     resume: Resume,
 ) -> Summary {
+    crawl_with(server, dir, names, fetch, resume, |_| {}).await
+}
+
+/// As [`crawl_into`], with a chance to change the crawl configuration.
+pub async fn crawl_with(
+    server: &FixtureServer,
+    dir: &Path,
+    names: &[&str],
+    fetch: FetchConfig,
+    resume: Resume,
+    tweak: impl FnOnce(&mut CrawlConfig),
+) -> Summary {
     let base = server.base_url();
     let options = SourceOptions {
         base_urls: names
@@ -59,7 +71,7 @@ pub async fn crawl_into(
     let sources = sources::build(&names, &options).expect("sources build");
     let allowed: HashSet<String> = [authority(&Url::parse(&base).unwrap())].into();
     let fetcher = Fetcher::new(fetch, allowed).expect("client builds");
-    let config = CrawlConfig {
+    let mut config = CrawlConfig {
         concurrency: 8,
         batch_items: 700,
         max_pages: None,
@@ -70,6 +82,7 @@ pub async fn crawl_into(
         rate_per_host: NonZeroU32::new(100_000).unwrap(),
         zstd_level: 1,
     };
+    tweak(&mut config);
     let catalog = Catalog::open_or_create(dir).unwrap();
     let revisit = match resume {
         Resume::Fresh => Revisit::Upsert,

@@ -286,13 +286,18 @@ async fn fetch(fetcher: &Fetcher, politeness: &Politeness, url: &str) -> Outcome
 }
 
 impl Run<'_> {
+    /// No more requests may start: `--max-pages` or `--max-items` reached.
     fn budget_spent(&self) -> bool {
         self.config
             .max_pages
             .is_some_and(|max| self.pages_started >= max)
-            || self.config.max_items.is_some_and(|max| {
-                self.summary.get(counter::PAIRS_NEW) + self.pairs.len() as u64 >= max
-            })
+            || self.items_spent()
+    }
+
+    /// No more pairs may be kept: `--max-items` reached.
+    fn items_spent(&self) -> bool {
+        let kept = self.summary.get(counter::PAIRS_NEW) + self.pairs.len() as u64;
+        self.config.max_items.is_some_and(|max| kept >= max)
     }
 
     fn progress_line(&self, elapsed: Duration) -> String {
@@ -350,7 +355,7 @@ impl Run<'_> {
                 }
                 let mut kept = 0;
                 for record in parsed.records {
-                    if self.budget_spent() {
+                    if self.items_spent() {
                         self.summary.add("dropped: over --max-items", 1);
                         continue;
                     }

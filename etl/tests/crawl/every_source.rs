@@ -4,7 +4,7 @@ use negopt_etl::crawl::Resume;
 use negopt_etl::crawl::counter;
 use negopt_etl::fixtures::{FixtureConfig, FixtureSource};
 
-use super::{assert_exact, crawl_into, start, test_fetch_config};
+use super::{assert_exact, crawl_into, crawl_with, start, stored, test_fetch_config};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crawl_every_source_stores_exact_records() {
@@ -44,4 +44,40 @@ async fn crawl_every_source_stores_exact_records() {
     assert_eq!(again.get(counter::PAIRS_UPDATED), 360);
     assert_eq!(again.get(counter::PAGES_UNCHANGED), 3);
     assert_exact(dir.path(), &server, &config, FixtureSource::Civitai).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crawl_stops_at_max_pages_and_max_items() {
+    let server = start(FixtureConfig::new(3, 1000)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let s = crawl_with(
+        &server,
+        dir.path(),
+        &["playground"],
+        test_fetch_config(),
+        Resume::Fresh,
+        |c| c.max_pages = Some(2),
+    )
+    .await;
+    assert_eq!(s.get(counter::PAGES), 2, "{:?}", s.counters);
+    // two pages of 200, minus the rows with no likes (i % 7 == 0: 58 of 400)
+    assert_eq!(
+        stored(dir.path(), "playground").await.len(),
+        400 - 58,
+        "{:?}",
+        s.counters
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let s = crawl_with(
+        &server,
+        dir.path(),
+        &["playground"],
+        test_fetch_config(),
+        Resume::Fresh,
+        |c| c.max_items = Some(250),
+    )
+    .await;
+    assert_eq!(s.get(counter::PAIRS_NEW), 250);
+    assert_eq!(stored(dir.path(), "playground").await.len(), 250);
 }
