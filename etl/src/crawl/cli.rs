@@ -34,7 +34,7 @@ pub struct CrawlArgs {
     /// Sources to crawl, comma-separated.
     #[arg(long, value_delimiter = ',', default_values_t = SOURCE_NAMES.map(String::from))]
     pub sources: Vec<String>,
-    /// Base URL of a source, as NAME=URL (repeatable), e.g. civitai=https://civitai.com.
+    /// Base URL of a source, as NAME=URL (repeatable), e.g. `civitai=https://civitai.com`.
     #[arg(long = "base-url", value_name = "NAME=URL")]
     pub base_urls: Vec<String>,
     /// Start the fixture server on 127.0.0.1 and crawl it (sets every base URL, allows private).
