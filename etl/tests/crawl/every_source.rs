@@ -30,6 +30,22 @@ async fn crawl_every_source_stores_exact_records() {
     assert_eq!(summary.get(counter::RETRIES), 0);
     assert_eq!(summary.get(counter::PARSE_ERRORS), 0);
 
+    // Duplicates across pages and sources are stored as the sources show them (curation
+    // dedups): item 97 has one text in every source, item 49 repeats item 42's.
+    let (civitai, gallery) = (
+        stored(dir.path(), "civitai").await,
+        stored(dir.path(), "gallery").await,
+    );
+    assert_eq!(civitai["1000097"].prompt, gallery["g97"].prompt);
+    assert_eq!(gallery["g49"].prompt, gallery["g42"].prompt);
+    // Missing and empty negatives stay distinct.
+    assert!(gallery.values().any(|r| r.negative_prompt.is_none()));
+    assert!(
+        gallery
+            .values()
+            .any(|r| r.negative_prompt.as_deref() == Some(""))
+    );
+
     // A second crawl of the same data updates (upserts) instead of duplicating, and stores no
     // unchanged page twice.
     let again = crawl_into(
