@@ -230,7 +230,8 @@ pub struct Scene {
     pub colour: Colour,
     /// What is behind it.
     pub background: Background,
-    /// The background's main colour (never equal to `colour`).
+    /// The background's main colour (never equal to `colour`). `Sky` and `Grass` have their own
+    /// colours: for them it is not drawn and not named.
     pub background_colour: Colour,
     /// Where and how large.
     pub composition: Composition,
@@ -257,15 +258,24 @@ impl Scene {
         }
     }
 
+    /// Whether the background is drawn (and named) in `background_colour`.
+    pub fn background_is_coloured(&self) -> bool {
+        !matches!(self.background, Background::Sky | Background::Grass)
+    }
+
     /// The canonical, noise-free caption (canonical words only): what a captioner would say.
     pub fn caption(&self) -> String {
+        let colour = if self.background_is_coloured() {
+            format!("{} ", self.background_colour.word())
+        } else {
+            String::new()
+        };
         format!(
-            "{}, a {} {} {}, {} {} background",
+            "{}, a {} {} {}, {colour}{} background",
             self.style.word(),
             self.colour.word(),
             self.subject.word(),
             self.composition.word(),
-            self.background_colour.word(),
             self.background.word(),
         )
     }
@@ -392,9 +402,13 @@ pub fn pair(rng: &mut impl Rng, noise: &Noise) -> Pair {
         subject = format!("({subject}:{:.1})", rng.random_range(1.1..1.5));
     }
     prompt_parts.push(subject);
+    let background_colour = if scene.background_is_coloured() {
+        format!("{} ", pick(rng, scene.background_colour.words()))
+    } else {
+        String::new()
+    };
     prompt_parts.push(format!(
-        "{} {} background",
-        pick(rng, scene.background_colour.words()),
+        "{background_colour}{} background",
         pick(rng, scene.background.words()),
     ));
     if rng.random::<f32>() < noise.irrelevant_tags {
@@ -576,7 +590,15 @@ mod tests {
         };
         assert_eq!(
             scene.caption(),
-            "pixel art, a red star on the left, blue sky background"
+            "pixel art, a red star on the left, sky background"
+        );
+        let striped = Scene {
+            background: Background::Stripes,
+            ..scene
+        };
+        assert_eq!(
+            striped.caption(),
+            "pixel art, a red star on the left, blue striped background"
         );
     }
 }
