@@ -40,8 +40,9 @@ pub struct CrawlArgs {
     /// Start the fixture server on 127.0.0.1 and crawl it (sets every base URL, allows private).
     #[arg(long)]
     pub fixtures: bool,
-    /// Items per source served by --fixtures.
-    #[arg(long, default_value_t = 2_000, value_name = "N")]
+    /// Items per source served by --fixtures (1 to 1,000,000).
+    #[arg(long, default_value_t = 2_000, value_name = "N",
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub fixture_items: u64,
     /// Seed of the --fixtures data.
     #[arg(long, default_value_t = 0, value_name = "N")]

@@ -97,3 +97,46 @@ async fn crawl_stops_at_max_pages_and_max_items() {
     assert_eq!(s.get(counter::PAIRS_NEW), 250);
     assert_eq!(stored(dir.path(), "playground").await.len(), 250);
 }
+
+/// The README's command: `etl crawl --fixtures` starts its own fixture server and crawls it.
+#[test]
+fn crawl_cli_with_fixtures_needs_no_network() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_etl"))
+        .args(["--catalog"])
+        .arg(dir.path().join("npdb"))
+        .args(["crawl", "--fixtures", "--fixture-items", "300"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // 300 per source: civitai 240 + playground 257 + gallery 300 + a1111 300
+    let new = stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("pairs new"))
+        .map(|n| n.trim().parse::<u64>().unwrap());
+    assert_eq!(new, Some(240 + 257 + 300 + 300), "{stdout}");
+
+    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_etl"))
+        .args([
+            "crawl",
+            "--sources",
+            "nowhere",
+            "--base-url",
+            "nowhere=http://127.0.0.1:9/",
+        ])
+        .arg("--catalog")
+        .arg(dir.path().join("npdb2"))
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        stderr.starts_with("etl: crawl: unknown source `nowhere`"),
+        "{stderr}"
+    );
+}
