@@ -3,3 +3,5 @@
 //! Run: `cargo test -p negopt-etl --test tests curate`.
 
 mod canon;
+mod catalog;
+mod pipeline;

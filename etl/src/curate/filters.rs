@@ -13,7 +13,9 @@
 //! | `spam_repetition`        | either field repeats more than `max_repeated_tag_share` of its pieces  |
 //! | `spam_symbols`           | more than `max_non_letter_share` of a field's characters are symbols   |
 //! | `nsfw`                   | policy `drop` and the prompt names a listed word                       |
-//! | `not_english`            | whatlang names a language not allowed, with enough confidence          |
+//! | `not_english`            | a field is written in a script no allowed language uses (whatlang), or |
+//! |                          | whatlang's trigram model names another language with enough confidence |
+//! |                          | (method `script`: only for Latin text with non-ASCII letters)           |
 //!
 //! Repetition and symbol shares are taken on [`crate::canon::strip_weights`] forms, so A1111
 //! brackets and weights do not count as symbols and `(a:1.2), a` counts `a` twice. Commas,
@@ -23,9 +25,9 @@ use std::collections::HashSet;
 use std::sync::LazyLock;
 
 use regex::Regex;
-use whatlang::{Detector, Lang};
+use whatlang::{Detector, Lang, Script};
 
-use super::config::{FilterConfig, NsfwPolicy};
+use super::config::{FilterConfig, LanguageMethod, NsfwPolicy};
 use crate::canon;
 
 /// A named reason a row was dropped by a filter rule.
@@ -97,6 +99,8 @@ pub struct Filters {
     nsfw_words: HashSet<String>,
     nsfw_phrases: Vec<Vec<String>>,
     allowed: Vec<Lang>,
+    /// Writing systems of the allowed languages.
+    allowed_scripts: Vec<Script>,
     detector: Detector,
 }
 
@@ -115,11 +119,17 @@ impl Filters {
             .iter()
             .filter_map(Lang::from_code)
             .collect();
+        let allowed_scripts = Script::all()
+            .iter()
+            .filter(|s| s.langs().iter().any(|l| allowed.contains(l)))
+            .copied()
+            .collect();
         Self {
             config: config.clone(),
             nsfw_words: words.into_iter().flatten().collect(),
             nsfw_phrases: phrases,
             allowed,
+            allowed_scripts,
             detector: Detector::new(),
         }
     }
@@ -195,14 +205,25 @@ impl Filters {
             })
     }
 
-    /// Whether whatlang is sure enough that the text is in a language not allowed.
+    /// Whether a field is in a script no allowed language uses, or the trigram model is sure
+    /// enough that the text is in a language not allowed.
     fn is_foreign(&self, stripped: &[String; 2]) -> bool {
         let lang = &self.config.language;
         if self.allowed.is_empty() {
             return false;
         }
+        let foreign_script = |f: &String| {
+            whatlang::detect_script(f).is_some_and(|s| !self.allowed_scripts.contains(&s))
+        };
+        if stripped.iter().any(foreign_script) {
+            return true;
+        }
         let text = format!("{}. {}", stripped[0], stripped[1]);
-        if text.chars().count() < lang.min_chars {
+        let judge = match lang.method {
+            LanguageMethod::Trigrams => true,
+            LanguageMethod::Script => text.chars().any(|c| c.is_alphabetic() && !c.is_ascii()),
+        };
+        if !judge || text.chars().count() < lang.min_chars {
             return false;
         }
         self.detector.detect(&text).is_some_and(|info| {
@@ -410,8 +431,26 @@ mod tests {
             verdict("一只黑猫坐在厨房的椅子上，阳光明媚", "模糊，低质量"),
             Some("not_english")
         );
+        // A non-Latin script in one field is enough, however short.
+        assert_eq!(verdict("девушка", NEGATIVE), Some("not_english"));
+        assert_eq!(verdict(PROMPT, "размытый"), Some("not_english"));
+        // Accented English words stay English; plain-ASCII Spanish passes under `script` ...
+        assert_eq!(
+            verdict("a café terrace at night, naïve art, cliché", NEGATIVE),
+            None
+        );
+        let spanish = "una chica con el pelo largo en la playa al atardecer, cielo rojo";
+        assert_eq!(verdict(spanish, NEGATIVE), None);
         // Too short to judge.
         assert_eq!(verdict("gato", "feo, malo"), None);
+        // ... and is caught by `trigrams`.
+        let mut trigrams = FilterConfig::default();
+        trigrams.language.method = LanguageMethod::Trigrams;
+        let negative = "borroso, mala calidad, marca de agua, texto";
+        assert_eq!(
+            verdict_with(&trigrams, spanish, negative),
+            Some("not_english")
+        );
         let mut off = FilterConfig::default();
         off.language.allowed.clear();
         assert_eq!(

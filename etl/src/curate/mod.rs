@@ -31,6 +31,7 @@ pub mod normalise;
 pub mod plan;
 pub mod report;
 pub mod split;
+pub mod synthetic;
 pub mod udf;
 
 use std::collections::BTreeMap;

@@ -5,7 +5,7 @@
 //! |-------------------------------------------------|----------------------------------|-------|
 //! | `normalise(text)`                               | normal form                      | 1     |
 //! | `tags(text)`                                    | `LIST<VARCHAR>` canonical tags   | 1     |
-//! | `reject_reason(p_norm, n_norm, p_tags, n_tags)` | reason or NULL                   | 2     |
+//! | `reject_reason(p_norm, n_norm, p_tags, n_tags)` | reason or NULL (NULL text = "") | 2     |
 //! | `curate_flags(p_norm)`                          | `LIST<VARCHAR>` flags            | 2     |
 //! | `pair_key(p_tags, n_tags)`                      | `BIGINT` canonical pair id       | 3     |
 //! | `lsh_bands(p_tags, n_tags)`                     | `LIST<BIGINT>` band keys         | 4     |
@@ -145,15 +145,15 @@ fn reject_reason_udf(filters: Arc<Filters>) -> ScalarUDF {
             let arrays = arrays(args)?;
             let (p, n) = (arrays[0].as_string::<i32>(), arrays[1].as_string::<i32>());
             let (pt, nt) = (arrays[2].as_list::<i32>(), arrays[3].as_list::<i32>());
+            fn text(a: &StringArray, i: usize) -> &str {
+                if a.is_valid(i) { a.value(i) } else { "" }
+            }
             let out: StringArray = (0..p.len())
                 .map(|i| {
-                    if p.is_null(i) || n.is_null(i) {
-                        return Some("missing_text");
-                    }
                     let (prompt_tags, negative_tags) = (tag_row(pt, i), tag_row(nt, i));
                     let row = RowText {
-                        prompt: p.value(i),
-                        negative: n.value(i),
+                        prompt: text(p, i),
+                        negative: text(n, i),
                         prompt_tags: &prompt_tags,
                         negative_tags: &negative_tags,
                     };
