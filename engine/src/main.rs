@@ -30,7 +30,11 @@ struct Cli {
     #[arg(long, global = true)]
     catalog: Option<PathBuf>,
     /// Log filter for tracing (e.g. info, engine=debug).
-    #[arg(long, global = true, default_value = "warn")]
+    #[arg(
+        long,
+        global = true,
+        default_value = "warn,deltalake_core=error,buoyant_kernel=error"
+    )]
     tracing: String,
     #[command(subcommand)]
     command: Command,

@@ -43,6 +43,12 @@ pub fn schema() -> SchemaRef {
     ]))
 }
 
+/// Creates `train_metrics` if missing (or checks its schema) before a run writes to it.
+pub fn ensure_table(catalog: &Catalog) -> Result<()> {
+    block_on(catalog.ensure_table(TABLE, schema()))?
+        .map_err(|e| EngineError::Catalog(e.to_string()))
+}
+
 /// The run's metric log.
 #[derive(Debug)]
 pub struct MetricLog {
@@ -116,7 +122,43 @@ impl MetricLog {
             .collect()
     }
 
-    /// Appends rows not yet in the catalog to `train_metrics` as one commit.
+    /// Marks as sent the rows of `run_id` the catalog already holds: every flush is one commit
+    /// of all rows up to a checkpoint, so the catalog's largest step for the run tells which
+    /// rows a killed run managed to send (a kill between checkpoint and flush loses nothing,
+    /// a resumed run duplicates nothing).
+    pub fn sync_with_catalog(&mut self, catalog: &Catalog, run_id: &str) -> Result<()> {
+        let catalog_err = |e: negopt_catalog::CatalogError| EngineError::Catalog(e.to_string());
+        let mut max_step: Option<u64> = None;
+        for batch in
+            block_on(catalog.read(TABLE, negopt_catalog::At::Latest))?.map_err(catalog_err)?
+        {
+            let cast = |i: usize, t: &DataType| {
+                arrow::compute::cast(batch.column(i), t)
+                    .map_err(|e| crate::internal_err!("train_metrics column {i}: {e}"))
+            };
+            let (ids, steps) = (cast(0, &DataType::Utf8)?, cast(1, &DataType::Int64)?);
+            let ids = ids
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .ok_or_else(|| crate::internal_err!("run_id column"))?;
+            let steps = steps
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .ok_or_else(|| crate::internal_err!("step column"))?;
+            for i in 0..batch.num_rows() {
+                if ids.value(i) == run_id {
+                    max_step = max_step.max(Some(steps.value(i) as u64));
+                }
+            }
+        }
+        self.flushed = match max_step {
+            Some(m) => self.rows.iter().take_while(|r| r.step <= m).count(),
+            None => 0,
+        };
+        Ok(())
+    }
+
+    /// Appends rows not yet sent to `train_metrics` as one commit.
     pub fn flush_to_catalog(&mut self, catalog: &Catalog, params: serde_json::Value) -> Result<()> {
         let new = &self.rows[self.flushed..];
         if new.is_empty() {
@@ -142,7 +184,6 @@ impl MetricLog {
         )
         .map_err(|e| crate::internal_err!("metrics batch: {e}"))?;
         let catalog_err = |e: negopt_catalog::CatalogError| EngineError::Catalog(e.to_string());
-        block_on(catalog.ensure_table(TABLE, schema()))?.map_err(catalog_err)?;
         block_on(catalog.append(
             TABLE,
             vec![batch],
@@ -151,5 +192,47 @@ impl MetricLog {
         .map_err(catalog_err)?;
         self.flushed = self.rows.len();
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn metric(step: u64) -> Metric {
+        Metric {
+            run_id: "r".into(),
+            step,
+            split: "train".into(),
+            metric: "loss".into(),
+            value: step as f64,
+        }
+    }
+
+    #[test]
+    fn flushes_reach_the_catalog_once_each() {
+        let dir = tempfile::tempdir().unwrap();
+        let catalog = Catalog::open_or_create(dir.path().join("npdb")).unwrap();
+        ensure_table(&catalog).unwrap();
+        let mut log = MetricLog::open(dir.path(), 0).unwrap();
+        log.push(metric(1)).unwrap();
+        log.flush_to_catalog(&catalog, serde_json::json!({}))
+            .unwrap();
+        log.push(metric(2)).unwrap();
+        log.flush_to_catalog(&catalog, serde_json::json!({}))
+            .unwrap();
+        // A resumed log learns from the catalog what was sent and re-sends nothing.
+        let mut again = MetricLog::open(dir.path(), 2).unwrap();
+        again.sync_with_catalog(&catalog, "r").unwrap();
+        again
+            .flush_to_catalog(&catalog, serde_json::json!({}))
+            .unwrap();
+        let rows: usize = block_on(catalog.read(TABLE, negopt_catalog::At::Latest))
+            .unwrap()
+            .unwrap()
+            .iter()
+            .map(|b| b.num_rows())
+            .sum();
+        assert_eq!(rows, 2);
     }
 }

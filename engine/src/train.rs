@@ -362,6 +362,10 @@ pub fn run(
         model.config.decoder_start_token_id,
     );
     let mut log = MetricLog::open(run_dir, state.step)?;
+    if let Some(catalog) = catalog {
+        crate::metrics::ensure_table(catalog)?;
+        log.sync_with_catalog(catalog, &state.run_id)?;
+    }
     let run_id = state.run_id.clone();
     let params_json = serde_json::json!({ "run_id": run_id, "source": source.describe(), "run_dir": run_dir.display().to_string() });
     tracing::info!(run_id, source = %source.describe(), train = train.len(), val = val.len(), params = model.params.count(&model.config), "sft");

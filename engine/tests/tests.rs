@@ -5,3 +5,4 @@ mod generate;
 mod ops;
 mod support;
 mod t5;
+mod train;
