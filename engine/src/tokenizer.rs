@@ -110,6 +110,9 @@ impl Tokenizer {
 
     /// Writes `tokenizer.json`.
     pub fn save(&self, path: &Path) -> Result<()> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| EngineError::io(dir, e))?;
+        }
         self.inner
             .save(path, false)
             .map_err(tok_err(path.display().to_string()))
