@@ -1,0 +1,118 @@
+//! `etl curate` on 1,000,000 synthetic raw pairs (30% exact duplicates, 10% near duplicates, over
+//! 4 sources): the whole pipeline, against a peer measured in the same run — DataFusion's own
+//! `SELECT DISTINCT prompt, negative_prompt` over the same table (exact text dedup only), the
+//! least any dedup pass costs. After the runs it prints the median time of each stage and the
+//! process's peak RSS (VmHWM, which includes the generated input).
+//!
+//! Run: `cargo bench -p negopt-benches --bench curate` (set `CURATE_BENCH_ROWS` for a smaller run).
+//! Target (issue 4): under 20 s and 4 GiB peak RSS on the 2-core machine.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use datafusion::datasource::MemTable;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use negopt_etl::curate::config::CurateConfig;
+use negopt_etl::curate::curate_batches;
+use negopt_etl::curate::synthetic::{self, Mix, RawRow, raw_batch, raw_pairs_schema};
+
+/// Rows to generate: 1,000,000 unless `CURATE_BENCH_ROWS` says otherwise.
+fn rows() -> usize {
+    std::env::var("CURATE_BENCH_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000)
+}
+
+/// Peak resident set size of this process, from /proc (Linux), in GiB.
+fn peak_rss_gib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / (1024.0 * 1024.0))
+}
+
+fn bench_curate(c: &mut Criterion) {
+    let n = rows();
+    let threads = std::thread::available_parallelism().map_or(2, |p| p.get());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let batches: Vec<_> = {
+        let rows: Vec<RawRow> = synthetic::generate(
+            n,
+            Mix {
+                exact: 0.3,
+                near: 0.1,
+            },
+            4,
+            42,
+        )
+        .into_iter()
+        .map(|l| l.row)
+        .collect();
+        rows.chunks(8192).map(raw_batch).collect()
+    };
+    let config = CurateConfig::default();
+    let mut stage_times: BTreeMap<&'static str, Vec<Duration>> = BTreeMap::new();
+    let mut group = c.benchmark_group(format!("cpu_curate_{n}_rows"));
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(60));
+    group.bench_function("pipeline", |b| {
+        b.iter(|| {
+            let out = runtime
+                .block_on(curate_batches(
+                    batches.clone(),
+                    raw_pairs_schema(),
+                    &config,
+                    threads,
+                ))
+                .expect("curate runs");
+            for (stage, t) in &out.times {
+                stage_times.entry(stage).or_default().push(*t);
+            }
+            out.db.len()
+        })
+    });
+    group.bench_function("peer_datafusion_select_distinct", |b| {
+        b.iter(|| {
+            runtime.block_on(async {
+                let ctx = SessionContext::new_with_config(
+                    SessionConfig::new().with_target_partitions(threads),
+                );
+                let table = MemTable::try_new(raw_pairs_schema(), vec![batches.clone()])
+                    .expect("mem table");
+                ctx.register_table("raw_pairs", Arc::new(table))
+                    .expect("register");
+                let df = ctx
+                    .sql("SELECT DISTINCT prompt, negative_prompt FROM raw_pairs")
+                    .await
+                    .expect("plan");
+                df.collect().await.expect("run").len()
+            })
+        })
+    });
+    group.finish();
+    println!(
+        "curate stage medians over {} runs ({n} rows, {threads} threads):",
+        stage_times.values().next().map_or(0, Vec::len)
+    );
+    for (stage, times) in &mut stage_times {
+        times.sort();
+        println!(
+            "  {stage:<18} {:>8.3} s",
+            times[times.len() / 2].as_secs_f64()
+        );
+    }
+    if let Some(gib) = peak_rss_gib() {
+        println!("peak RSS (VmHWM) {gib:.2} GiB");
+    }
+}
+
+criterion_group!(benches, bench_curate);
+criterion_main!(benches);
