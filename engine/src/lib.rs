@@ -3,7 +3,20 @@
 //! the SFT trainer, generator and evaluator behind the `engine` binary.
 //!
 //! Main types: [`tensor::Tensor`] (shape + storage), [`backend::Backend`] (every op, forward
-//! and backward), [`device::Device`] (`cpu|cuda|auto`).
+//! and backward), [`device::Device`] (`cpu|cuda|auto`), [`t5::model::T5Model`] (T5 v1.1 with
+//! explicit backward, Hugging Face names), [`tokenizer::Tokenizer`], [`data::PairSource`]
+//! (catalog splits → padded batches), [`train::run`] (SFT), [`generate::generate`] (greedy,
+//! beam, sampling with a KV cache), [`eval::evaluate_sft`].
+//!
+//! ```text
+//! negative_prompts_db vN ─► data ─► tokenizer ─► Batcher ─► T5Model fwd/bwd (Backend ops)
+//!   ─► optim::AdamW ─► checkpoint (safetensors + config.json + tokenizer.json)
+//!   ─► metrics (metrics.jsonl, catalog train_metrics, loss.png) ─► generate / eval
+//! ```
+//!
+//! Tests: `cargo test -p negopt-engine` (op and whole-model gradient checks, Hugging Face
+//! parity on golden files from `engine/scripts/hf_parity.py`, training, resume after kill -9,
+//! decoding). Bench: `cargo bench -p negopt-benches --bench train`.
 //!
 //! ```
 //! use negopt_engine::backend::{Accumulate, GemmShape, MatView};
