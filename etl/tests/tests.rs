@@ -1,3 +1,3 @@
 //! Integration tests of the `etl` crate (one test binary; each module is one area).
-mod curate;
 mod crawl;
+mod curate;
