@@ -110,3 +110,20 @@ fn unknown_meta_commands_stop_a_script() {
     );
     assert!(!run.stdout.contains("| b |"), "{}", run.stdout);
 }
+
+/// `information_schema` shows types as queries see them (DataFusion reads Delta strings as
+/// `Utf8View`); `\d NAME` shows the types the catalog stores.
+#[test]
+fn information_schema_lists_catalog_tables_and_columns() {
+    let fixture = Fixture::new();
+    let run = fixture.run(
+        &["--format", "csv"],
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name;\n\
+         SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'notes';\n",
+    );
+    assert_eq!((run.code, run.stderr.as_str()), (Some(0), ""), "{run:?}");
+    assert_eq!(
+        run.stdout,
+        "table_name\nnotes\npairs\ncolumn_name,data_type\nnote,Utf8View\n"
+    );
+}
