@@ -10,11 +10,11 @@
 use arrow::array::RecordBatch;
 use arrow::datatypes::{Schema, SchemaRef};
 use datafusion::prelude::{SessionContext, col};
-use deltalake::DeltaTable;
 use deltalake::kernel::StructType;
 use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
 use deltalake::kernel::transaction::CommitProperties;
 use deltalake::protocol::SaveMode;
+use deltalake::{DeltaTable, DeltaTableBuilder};
 
 use crate::catalog::Catalog;
 use crate::commit::{At, Commit};
@@ -38,8 +38,10 @@ impl Catalog {
             });
         }
         std::fs::create_dir_all(&dir).map_err(CatalogError::io(&dir))?;
-        let table = DeltaTable::try_from_url(Catalog::table_url(&dir)?)
-            .await
+        // Build without loading: loading a table that has no log yet makes the Delta kernel log an
+        // error although nothing is wrong.
+        let table = DeltaTableBuilder::from_url(Catalog::table_url(&dir)?)
+            .and_then(|b| b.build())
             .map_err(CatalogError::delta(name))?;
         let table = table
             .write(vec![RecordBatch::new_empty(schema)])
