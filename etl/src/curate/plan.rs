@@ -91,9 +91,10 @@ pub fn stages(config: &CurateConfig) -> Vec<Stage> {
         stage(
             "curate_edges",
             format!(
-                "SELECT c.a, c.b FROM curate_candidates c \
-                 JOIN curate_exact x ON x.id = c.a AND x.exact_rank = 1 \
-                 JOIN curate_exact y ON y.id = c.b AND y.exact_rank = 1 \
+                "WITH kept AS (SELECT id, prompt_tags, tags FROM curate_exact WHERE exact_rank = 1) \
+                 SELECT c.a, c.b FROM curate_candidates c \
+                 JOIN kept x ON x.id = c.a \
+                 JOIN kept y ON y.id = c.b \
                  WHERE pair_similarity(x.prompt_tags, x.tags, y.prompt_tags, y.tags) >= {threshold:?}"
             ),
             true,
