@@ -22,7 +22,9 @@ const T: usize = 64;
 fn batch(vocab: usize) -> Seq2SeqBatch {
     let mut state = 1u64;
     let mut next = move || {
-        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         ((state >> 33) % (vocab as u64 - 3) + 3) as u32
     };
     let input_ids: Vec<u32> = (0..B * S).map(|_| next()).collect();
@@ -41,7 +43,11 @@ fn batch(vocab: usize) -> Seq2SeqBatch {
 fn peak_rss_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
         .map_or(f64::NAN, |kib| kib / 1024.0)
 }
 
@@ -50,8 +56,14 @@ fn train_step(c: &mut Criterion) {
     let be = &*be;
     let mut group = c.benchmark_group("cpu_f32_train_step");
     group.sample_size(10);
-    for (name, config) in [("tiny", Config::tiny(1000)), ("flan-t5-small", Config::flan_t5_small())] {
-        let mut model = T5Model { params: T5Params::init(be, &config, 0).unwrap(), config };
+    for (name, config) in [
+        ("tiny", Config::tiny(1000)),
+        ("flan-t5-small", Config::flan_t5_small()),
+    ] {
+        let mut model = T5Model {
+            params: T5Params::init(be, &config, 0).unwrap(),
+            config,
+        };
         let mut grads = T5Params::zeros(be, &model.config);
         let mut opt = AdamW::new(be, &model.config, AdamWConfig::default());
         let batch = batch(model.config.vocab_size);
@@ -61,10 +73,20 @@ fn train_step(c: &mut Criterion) {
             bench.iter(|| {
                 let dropout = DropoutPlan::train(0.1, 7);
                 let acts = model.forward(be, &batch, 0.0, &dropout).unwrap();
-                model.backward(be, &batch, &acts, &mut grads, scale, &dropout).unwrap();
+                model
+                    .backward(be, &batch, &acts, &mut grads, scale, &dropout)
+                    .unwrap();
                 drop(acts);
                 let norm = grad_norm(be, &model.config, &grads).unwrap();
-                opt.step(be, &model.config.clone(), &mut model.params, &grads, 1e-4, (1.0 / norm.max(1.0)) as f32).unwrap();
+                opt.step(
+                    be,
+                    &model.config.clone(),
+                    &mut model.params,
+                    &grads,
+                    1e-4,
+                    (1.0 / norm.max(1.0)) as f32,
+                )
+                .unwrap();
                 for (_, g, _) in grads.entries_mut(&model.config) {
                     be.fill_zero(g).unwrap();
                 }
