@@ -179,3 +179,24 @@ async fn concurrent_appenders_lose_no_rows() {
     let got = rows(&cat.read("pairs", At::Latest).await.unwrap());
     assert_eq!(got, expected(&[(0, WRITERS * APPENDS * 10)]));
 }
+
+#[tokio::test]
+async fn rows_appended_right_after_ensure_table_are_read() {
+    let (_dir, cat) = catalog();
+    cat.ensure_table("metrics", schema()).await.unwrap();
+    cat.append("metrics", vec![batch(0, 3)], Commit::new("flush"))
+        .await
+        .unwrap();
+    assert_eq!(
+        rows(&cat.read("metrics", At::Latest).await.unwrap()),
+        expected(&[(0, 3)])
+    );
+    cat.ensure_table("metrics", schema()).await.unwrap();
+    cat.upsert("metrics", vec![batch(3, 2)], &["id"], Commit::new("flush"))
+        .await
+        .unwrap();
+    assert_eq!(
+        rows(&cat.read("metrics", At::Latest).await.unwrap()),
+        expected(&[(0, 5)])
+    );
+}
