@@ -58,7 +58,19 @@ pub async fn crawl_with(
     resume: Resume,
     tweak: impl FnOnce(&mut CrawlConfig),
 ) -> Summary {
-    let base = server.base_url();
+    crawl_at(&server.base_url(), dir, names, fetch, resume, tweak).await
+}
+
+/// As [`crawl_with`], against the server at `base` (the fixture server under another name).
+pub async fn crawl_at(
+    base: &str,
+    dir: &Path,
+    names: &[&str],
+    fetch: FetchConfig,
+    resume: Resume,
+    tweak: impl FnOnce(&mut CrawlConfig),
+) -> Summary {
+    let base = base.to_string();
     let options = SourceOptions {
         base_urls: names
             .iter()

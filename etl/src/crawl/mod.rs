@@ -276,8 +276,13 @@ async fn fetch(fetcher: &Fetcher, politeness: &Politeness, url: &str) -> Outcome
     if let Err(e) = fetcher.check_address(&parsed) {
         return Outcome::Failed(e);
     }
-    if let Err(refusal) = politeness.admit(fetcher, &parsed).await {
-        return Outcome::Refused(refusal);
+    match politeness.admit(fetcher, &parsed).await {
+        Ok(()) => {}
+        // The same refusal as a private IP literal's, counted under the same reason.
+        Err(Refusal::PrivateHost) => {
+            return Outcome::Failed(FetchError::PrivateAddress { url: url.into() });
+        }
+        Err(refusal) => return Outcome::Refused(refusal),
     }
     match fetcher.fetch(url).await {
         Ok(f) => Outcome::Fetched(f),

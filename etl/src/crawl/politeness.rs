@@ -26,6 +26,8 @@ enum HostRules {
     Rules(Box<Robot>),
     /// robots.txt failed with 5xx or not at all: skip the host.
     Skip(String),
+    /// The host resolves only to private addresses, which are refused.
+    Private,
 }
 
 struct Host {
@@ -42,6 +44,9 @@ pub enum Refusal {
     /// The host's robots.txt failed, so the host is skipped.
     #[error("host skipped: {0}")]
     HostSkipped(String),
+    /// The host resolves only to private addresses and `--allow-private` is off.
+    #[error("host resolves only to private addresses")]
+    PrivateHost,
 }
 
 impl Refusal {
@@ -50,6 +55,7 @@ impl Refusal {
         match self {
             Refusal::Disallowed => "robots.txt disallowed",
             Refusal::HostSkipped(_) => "host skipped (robots.txt unavailable)",
+            Refusal::PrivateHost => "private address refused",
         }
     }
 }
@@ -83,6 +89,7 @@ impl Politeness {
         let host = cell.get_or_init(|| self.load_host(fetcher, url)).await;
         match &host.rules {
             HostRules::Skip(why) => return Err(Refusal::HostSkipped(why.clone())),
+            HostRules::Private => return Err(Refusal::PrivateHost),
             HostRules::Rules(robot) if !robot.allowed(url.as_str()) => {
                 return Err(Refusal::Disallowed);
             }
@@ -104,6 +111,7 @@ impl Politeness {
             Err(FetchError::Status { status, .. }) if (400..500).contains(&status) => {
                 HostRules::AllowAll
             }
+            Err(FetchError::PrivateAddress { .. }) => HostRules::Private,
             Err(e) => {
                 tracing::warn!(url = %robots_url, error = %e, "robots.txt unavailable: skipping host");
                 HostRules::Skip(e.to_string())

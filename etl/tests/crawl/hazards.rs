@@ -6,11 +6,11 @@ use std::time::{Duration, Instant};
 use negopt_catalog::{At, Catalog};
 use negopt_etl::crawl::Resume;
 use negopt_etl::crawl::counter;
-use negopt_etl::crawl::fetcher::PrivateAddresses;
+use negopt_etl::crawl::fetcher::{FetchConfig, PrivateAddresses, default_user_agent, is_private};
 use negopt_etl::crawl::output::RAW_PAGES;
 use negopt_etl::fixtures::{FixtureConfig, FixtureSource, Hazards, RobotsMode};
 
-use super::{assert_exact, crawl_into, start, stored, test_fetch_config};
+use super::{assert_exact, crawl_at, crawl_into, start, stored, test_fetch_config};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crawl_hazards_are_retried_skipped_or_refused() {
@@ -110,7 +110,7 @@ async fn crawl_hazards_are_retried_skipped_or_refused() {
 async fn crawl_refuses_private_addresses_unless_allowed() {
     let server = start(FixtureConfig::new(1, 100)).await;
     let dir = tempfile::tempdir().unwrap();
-    let fetch = negopt_etl::crawl::fetcher::FetchConfig {
+    let fetch = FetchConfig {
         private: PrivateAddresses::Refuse,
         ..test_fetch_config()
     };
@@ -129,6 +129,78 @@ async fn crawl_refuses_private_addresses_unless_allowed() {
         0,
         "not even robots.txt was fetched"
     );
+}
+
+/// A host name that resolves (here, through /etc/hosts) only to private addresses is refused
+/// like a private IP literal: counted under the same reason, robots.txt never fetched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crawl_refuses_host_names_that_resolve_only_to_private_addresses() {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .expect("this test reads the machine's host name from /proc")
+        .trim()
+        .to_string();
+    let addrs: Vec<_> = tokio::net::lookup_host((host.as_str(), 0))
+        .await
+        .map(|a| a.collect())
+        .unwrap_or_default();
+    if addrs.is_empty() || !addrs.iter().all(|a| is_private(a.ip())) {
+        eprintln!("skipped: host name {host:?} does not resolve only to private addresses");
+        return;
+    }
+    let server = start(FixtureConfig::new(1, 100)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let base = format!("http://{host}:{}", server.addr().port());
+    let fetch = FetchConfig {
+        private: PrivateAddresses::Refuse,
+        ..test_fetch_config()
+    };
+    let s = crawl_at(
+        &base,
+        dir.path(),
+        &["civitai", "gallery"],
+        fetch,
+        Resume::Fresh,
+        |_| {},
+    )
+    .await;
+    assert_eq!(
+        s.get("error: private address refused"),
+        2,
+        "{:?}",
+        s.counters
+    );
+    assert_eq!(s.get("skipped: host skipped (robots.txt unavailable)"), 0);
+    assert_eq!(s.get(counter::PAGES), 0);
+    assert_eq!(server.requests_to("/robots.txt"), 0);
+}
+
+/// Every request, robots.txt included, carries the configured User-Agent; the default one names
+/// negopt, its version and the contact URL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crawl_sends_its_user_agent() {
+    let contact = "https://example.org/negopt-contact";
+    let agent = default_user_agent(contact);
+    assert_eq!(
+        agent,
+        format!("negopt-crawler/{} (+{contact})", env!("CARGO_PKG_VERSION"))
+    );
+    let server = start(FixtureConfig::new(3, 300)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let fetch = FetchConfig {
+        user_agent: agent.clone(),
+        ..test_fetch_config()
+    };
+    let s = crawl_into(
+        &server,
+        dir.path(),
+        &["playground", "gallery"],
+        fetch,
+        Resume::Fresh,
+    )
+    .await;
+    assert!(s.get(counter::PAGES) > 2, "{:?}", s.counters);
+    assert!(server.requests_to("/robots.txt") >= 1);
+    assert_eq!(server.user_agents(), vec![agent]);
 }
 
 async fn crawl_gallery_with_robots(
