@@ -27,32 +27,60 @@ use datafusion::prelude::SessionContext;
 
 use crate::catalog::Catalog;
 use crate::commit::At;
-use crate::error::Result;
+use crate::error::{CatalogError, Result};
 
 /// Name of the SQL table function that reads an older version: `table_at('name', version | 'rfc3339')`.
 pub const TABLE_AT_FUNCTION: &str = "table_at";
 
+/// What [`Catalog::register_all`] registered, and what it could not.
+#[derive(Debug, Default)]
+pub struct Registered {
+    /// Each registered table's latest version, by name.
+    pub tables: BTreeMap<String, u64>,
+    /// Each table that could not be loaded, with the error; left unregistered, so that one
+    /// damaged table does not take the healthy ones down with it.
+    pub damaged: BTreeMap<String, CatalogError>,
+}
+
 impl Catalog {
-    /// Registers every table's latest version under its name, and the `table_at` function, in `ctx`.
-    pub async fn register_all(&self, ctx: &SessionContext) -> Result<()> {
-        let mut tables = BTreeMap::new();
+    /// Registers every table's latest version under its name, and the `table_at` function, in
+    /// `ctx`. A table whose log cannot be loaded is left out and reported in
+    /// [`Registered::damaged`]; `table_at` on it fails with the same reason.
+    pub async fn register_all(&self, ctx: &SessionContext) -> Result<Registered> {
+        let mut registered = Registered::default();
+        let mut schemas = BTreeMap::new();
         for name in self.table_names()? {
-            let provider = self.provider(&name, At::Latest, ctx).await?;
-            let latest = self.latest_version(&name).await?;
-            tables.insert(name.clone(), (provider.schema(), latest));
+            let loaded = match self.provider(&name, At::Latest, ctx).await {
+                Ok(provider) => self.latest_version(&name).await.map(|v| (provider, v)),
+                Err(e) => Err(e),
+            };
+            let (provider, latest) = match loaded {
+                Ok(loaded) => loaded,
+                Err(e) => {
+                    registered.damaged.insert(name, e);
+                    continue;
+                }
+            };
+            schemas.insert(name.clone(), (provider.schema(), latest));
             ctx.deregister_table(name.as_str())
-                .map_err(crate::CatalogError::datafusion(&name))?;
+                .map_err(CatalogError::datafusion(&name))?;
             ctx.register_table(name.as_str(), provider)
-                .map_err(crate::CatalogError::datafusion(&name))?;
+                .map_err(CatalogError::datafusion(&name))?;
+            registered.tables.insert(name, latest);
         }
         ctx.register_udtf(
             TABLE_AT_FUNCTION,
             Arc::new(TableAt {
                 catalog: self.clone(),
-                tables,
+                tables: schemas,
+                damaged: registered
+                    .damaged
+                    .iter()
+                    .map(|(name, e)| (name.clone(), e.to_string()))
+                    .collect(),
             }),
         );
-        Ok(())
+        Ok(registered)
     }
 }
 
@@ -61,6 +89,8 @@ impl Catalog {
 struct TableAt {
     catalog: Catalog,
     tables: BTreeMap<String, (SchemaRef, u64)>,
+    /// Tables left out at registration, with why.
+    damaged: BTreeMap<String, String>,
 }
 
 impl TableFunctionImpl for TableAt {
@@ -77,6 +107,9 @@ impl TableFunctionImpl for TableAt {
             ] => (name, at),
             _ => return plan_err!("{usage}"),
         };
+        if let Some(reason) = self.damaged.get(name) {
+            return plan_err!("{reason}");
+        }
         let Some((schema, latest)) = self.tables.get(name) else {
             let existing: Vec<&str> = self.tables.keys().map(String::as_str).collect();
             return plan_err!(

@@ -78,3 +78,40 @@ async fn plain_names_and_table_at() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn a_damaged_table_is_reported_and_the_rest_stay_queryable() {
+    let (_dir, cat) = catalog();
+    for name in ["good", "bad"] {
+        cat.create_table(name, schema()).await.unwrap();
+        cat.append(name, vec![batch(0, 4)], Commit::new("t"))
+            .await
+            .unwrap();
+    }
+    std::fs::write(
+        cat.root().join("bad/_delta_log/00000000000000000001.json"),
+        "{ this is not json",
+    )
+    .unwrap();
+    let ctx = SessionContext::new();
+    let registered = cat.register_all(&ctx).await.unwrap();
+    assert_eq!(registered.tables, [("good".to_string(), 1)].into());
+    assert_eq!(
+        registered.damaged.keys().collect::<Vec<_>>(),
+        vec!["bad"],
+        "{registered:?}"
+    );
+    assert_eq!(scalar(&ctx, "SELECT count(*) FROM good").await, 4);
+    assert_eq!(
+        scalar(&ctx, "SELECT count(*) FROM table_at('good', 0)").await,
+        0
+    );
+    let err = ctx
+        .sql("SELECT * FROM table_at('bad', 0)")
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("table \"bad\" is damaged"),
+        "{err}"
+    );
+}

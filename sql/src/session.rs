@@ -15,7 +15,7 @@ use arrow::datatypes::SchemaRef;
 use datafusion::error::DataFusionError;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{SessionConfig, SessionContext};
-use negopt_catalog::{At, Catalog, CatalogError};
+use negopt_catalog::{Catalog, CatalogError};
 
 use crate::error::StatementError;
 use crate::write::{self, Access, Change};
@@ -81,39 +81,16 @@ impl Session {
     /// whose log is damaged is left out and remembered, so the shell still starts and a query
     /// that reads it says what is wrong.
     pub async fn refresh(&mut self) -> Result<(), CatalogError> {
-        let names = self.catalog.list_tables().await?;
-        let mut tables = BTreeMap::new();
-        match self.catalog.register_all(&self.ctx).await {
-            Ok(()) => {
-                for name in names {
-                    let version = self.catalog.latest_version(&name).await?;
-                    tables.insert(name, TableState::Ready(version));
-                }
-            }
-            // `register_all` stops at the first damaged table: register the healthy ones here.
-            Err(first) => {
-                tracing::debug!(
-                    "catalog registration failed ({first}); registering table by table"
-                );
-                for name in names {
-                    let state = match self.catalog.provider(&name, At::Latest, &self.ctx).await {
-                        Ok(provider) => {
-                            let version = self.catalog.latest_version(&name).await?;
-                            self.ctx
-                                .deregister_table(name.as_str())
-                                .map_err(df(&name))?;
-                            self.ctx
-                                .register_table(name.as_str(), provider)
-                                .map_err(df(&name))?;
-                            TableState::Ready(version)
-                        }
-                        Err(e) => TableState::Damaged(e.to_string()),
-                    };
-                    tables.insert(name, state);
-                }
-            }
-        }
-        self.tables = tables;
+        let registered = self.catalog.register_all(&self.ctx).await?;
+        let ready = registered
+            .tables
+            .into_iter()
+            .map(|(name, version)| (name, TableState::Ready(version)));
+        let damaged = registered.damaged.into_iter().map(|(name, e)| {
+            tracing::debug!(table = %name, error = %e, "table not registered");
+            (name, TableState::Damaged(e.to_string()))
+        });
+        self.tables = ready.chain(damaged).collect();
         Ok(())
     }
 
@@ -275,11 +252,4 @@ fn cast_to(
         .map(|(column, field)| arrow::compute::cast(column, field.data_type()))
         .collect::<Result<Vec<_>, _>>()?;
     RecordBatch::try_new(target.clone(), columns)
-}
-
-fn df(table: &str) -> impl FnOnce(DataFusionError) -> CatalogError + '_ {
-    move |source| CatalogError::DataFusion {
-        table: table.to_string(),
-        source,
-    }
 }
