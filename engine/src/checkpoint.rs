@@ -6,7 +6,7 @@
 //!   config.json         T5Config
 //!   tokenizer.json      the tokenizer the model was trained with
 //!   optimizer.safetensors  AdamW moments + step count
-//!   state.json          step, data position, run id
+//!   state.json          step, data position, run id, seed
 //! ```
 //! A checkpoint is written to `step-N.tmp`, then renamed: a crash leaves either the previous
 //! checkpoint set or the new complete one, never a half-written directory under a final name.
@@ -33,6 +33,10 @@ pub struct TrainState {
     pub step: u64,
     /// The next batch.
     pub position: Position,
+    /// The run's seed (init, data order, dropout); a resume must use the same one. Absent in
+    /// checkpoints written before it was recorded.
+    #[serde(default)]
+    pub seed: Option<u64>,
 }
 
 /// The checkpoint directory for `step` under `run_dir`.

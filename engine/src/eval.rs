@@ -10,7 +10,7 @@ use std::collections::{BTreeSet, HashMap};
 use serde::Serialize;
 
 use crate::backend::Backend;
-use crate::data::{Batcher, Pair, tokenize};
+use crate::data::{Batcher, PairSource, Split, pairs, read_pairs, tokenize};
 use crate::error::Result;
 use crate::generate::{Strategy, generate};
 use crate::t5::model::T5Model;
@@ -38,17 +38,22 @@ pub fn tag_f1(pred: &BTreeSet<String>, truth: &BTreeSet<String>) -> f64 {
     2.0 * p * r / (p + r)
 }
 
-/// The most common negative prompt (ties: the lexicographically smallest).
-pub fn most_common_negative(pairs: &[Pair]) -> String {
-    let mut counts: HashMap<&str, usize> = HashMap::new();
-    for p in pairs {
-        *counts.entry(p.negative.as_str()).or_default() += 1;
-    }
+/// The key with the highest count (ties: the lexicographically smallest; `""` when empty).
+fn most_counted(counts: HashMap<String, usize>) -> String {
     counts
         .into_iter()
-        .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(a.0)))
-        .map(|(s, _)| s.to_string())
+        .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)))
+        .map(|(s, _)| s)
         .unwrap_or_default()
+}
+
+/// The most common negative prompt of `source`'s train split, counted while streaming it.
+pub fn most_common_negative(source: &dyn PairSource) -> Result<String> {
+    let mut counts: HashMap<String, usize> = HashMap::new();
+    for p in pairs(source, Split::Train)? {
+        *counts.entry(p?.negative).or_default() += 1;
+    }
+    Ok(most_counted(counts))
 }
 
 /// What `engine eval --stage sft` reports.
@@ -70,27 +75,26 @@ pub struct SftReport {
     pub samples: Vec<(String, String, String)>,
 }
 
-/// Evaluates `model` on `test` pairs; `train` gives the baseline.
-#[allow(clippy::too_many_arguments)]
+/// Evaluates `model` on the test split of `source`; its train split gives the baseline.
 pub fn evaluate_sft(
     be: &dyn Backend,
     model: &T5Model,
     tok: &Tokenizer,
-    train: &[Pair],
-    test: &[Pair],
+    source: &dyn PairSource,
     max_source: usize,
     max_target: usize,
     batch_size: usize,
 ) -> Result<SftReport> {
+    let test = read_pairs(source, Split::Test)?;
     let batcher = Batcher::new(
-        tokenize(tok, test, max_source, max_target)?,
+        tokenize(tok, &test, max_source, max_target)?,
         batch_size,
         0,
         tok.pad_id,
         model.config.decoder_start_token_id,
     );
     let nll = eval_loss(be, model, &batcher, usize::MAX)?;
-    let baseline = most_common_negative(train);
+    let baseline = most_common_negative(source)?;
     let base_tags = tags(&baseline);
     let mut model_f1 = 0.0;
     let mut baseline_f1 = 0.0;
@@ -146,20 +150,13 @@ mod tests {
         // precision 1/2, recall 1/3 → F1 = 0.4
         assert!((tag_f1(&p, &t) - 0.4).abs() < 1e-12);
         assert_eq!(tag_f1(&tags("x"), &t), 0.0);
-        let pairs = vec![
-            Pair {
-                prompt: "a".into(),
-                negative: "b".into(),
-            },
-            Pair {
-                prompt: "c".into(),
-                negative: "d".into(),
-            },
-            Pair {
-                prompt: "e".into(),
-                negative: "d".into(),
-            },
-        ];
-        assert_eq!(most_common_negative(&pairs), "d");
+        let counts = |kv: &[(&str, usize)]| kv.iter().map(|&(k, v)| (k.to_string(), v)).collect();
+        assert_eq!(most_counted(counts(&[("b", 1), ("d", 2)])), "d");
+        assert_eq!(
+            most_counted(counts(&[("z", 2), ("y", 2)])),
+            "y",
+            "ties: smallest"
+        );
+        assert_eq!(most_counted(HashMap::new()), "");
     }
 }

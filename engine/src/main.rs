@@ -10,7 +10,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use negopt_catalog::Catalog;
 use negopt_engine::checkpoint::{load_model, resolve_model_dir};
-use negopt_engine::data::{CatalogSource, Split, read_pairs};
+use negopt_engine::data::CatalogSource;
 use negopt_engine::device::Device;
 use negopt_engine::eval::evaluate_sft;
 use negopt_engine::generate::{Strategy, generate};
@@ -74,6 +74,12 @@ struct TrainArgs {
     /// Continue from the run directory's newest checkpoint.
     #[arg(long)]
     resume: bool,
+    /// Seed of weight init, data order and dropout; overrides the config's `[train] seed`.
+    #[arg(
+        long,
+        long_help = "Seed of weight init, data order and dropout; overrides the config's `[train] seed`.\n\nA run is a function of its config, seed and data: the same seed (with the same --threads) reproduces a run bit for bit. A --resume must use the run's seed; the checkpoint records it and a different one is refused."
+    )]
+    seed: Option<u64>,
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
@@ -175,7 +181,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Train(a) => {
             let Stage::Sft = a.stage;
-            let cfg = TrainConfig::load(&a.config)?;
+            let mut cfg = TrainConfig::load(&a.config)?;
+            if let Some(seed) = a.seed {
+                cfg.train.seed = seed;
+            }
             let catalog = open_catalog()?;
             let source = CatalogSource::open(catalog.clone(), &cfg.data.table, cfg.data.version)?;
             let run_dir = a.run_dir.unwrap_or_else(|| {
@@ -234,14 +243,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
             };
             let (model, tok) = load_model(be, &resolve_model_dir(&a.checkpoint)?)?;
             let source = CatalogSource::open(open_catalog()?, &cfg.data.table, cfg.data.version)?;
-            let train = read_pairs(&source, Split::Train)?;
-            let test = read_pairs(&source, Split::Test)?;
             let r = evaluate_sft(
                 be,
                 &model,
                 &tok,
-                &train,
-                &test,
+                &source,
                 cfg.data.max_source_len,
                 cfg.data.max_target_len,
                 cfg.train.batch_size,
@@ -272,8 +278,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             out,
         }) => {
             let source = CatalogSource::open(open_catalog()?, &table, None)?;
-            let pairs = read_pairs(&source, Split::Train)?;
-            let tok = train_tokenizer(&pairs, vocab_size)?;
+            let tok = train_tokenizer(&source, vocab_size)?;
             tok.save(&out)?;
             println!(
                 "tokenizer with {} tokens written to {}",

@@ -78,8 +78,8 @@ impl Tokenizer {
     }
 
     /// Trains a unigram tokenizer of `vocab_size` pieces on `texts` (NFKC, metaspace words).
-    pub fn train<'a>(
-        texts: impl Iterator<Item = &'a str> + Send,
+    pub fn train(
+        texts: impl Iterator<Item = impl AsRef<str> + Send> + Send,
         vocab_size: usize,
     ) -> Result<Tokenizer> {
         let mut inner = tokenizers::Tokenizer::new(Unigram::default());

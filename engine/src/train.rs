@@ -1,7 +1,8 @@
 //! Stage 1 of NegOpt: supervised fine-tuning (`engine train --stage sft --config FILE.toml`).
 //!
 //! ```text
-//! config.toml ─► source split train/val ─► tokenizer (load or train) ─► Batcher
+//! config.toml ─► tokenizer (load, or train on the streamed train split)
+//!   ─► stream + tokenise train/val splits (data::examples) ─► Batcher
 //!   loop step = 1..=steps:
 //!     accumulate `grad_accum` micro-batches (dropout seeds from (seed, step, micro))
 //!     NaN/Inf guard ─► clip by global norm ─► AdamW at lr(step) (warmup, cosine/linear)
@@ -21,7 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::backend::Backend;
 use crate::checkpoint::{self, TrainState};
-use crate::data::{Batcher, PairSource, Position, Split, read_pairs, tokenize};
+use crate::data::{Batcher, PairSource, Position, Split, examples, pairs};
 use crate::error::{EngineError, Result};
 use crate::metrics::{Metric, MetricLog};
 use crate::optim::{AdamW, AdamWConfig, grad_norm};
@@ -250,12 +251,33 @@ pub struct RunSummary {
     pub checkpoint: PathBuf,
 }
 
-/// Trains a tokenizer on the prompts and negatives of `pairs`.
-pub fn train_tokenizer(pairs: &[crate::data::Pair], vocab_size: usize) -> Result<Tokenizer> {
-    let texts = pairs
-        .iter()
-        .flat_map(|p| [p.prompt.as_str(), p.negative.as_str()]);
-    Tokenizer::train(texts, vocab_size)
+/// Trains a tokenizer on the prompts and negatives of `source`'s train split, streamed into
+/// the trainer (which keeps word counts, not the text).
+pub fn train_tokenizer(source: &dyn PairSource, vocab_size: usize) -> Result<Tokenizer> {
+    let (mut failure, mut rows) = (None, 0usize);
+    let texts = pairs(source, Split::Train)?
+        .map_while(|p| match p {
+            Ok(p) => {
+                rows += 1;
+                Some(p)
+            }
+            Err(e) => {
+                failure = Some(e);
+                None
+            }
+        })
+        .flat_map(|p| [p.prompt, p.negative]);
+    let trained = Tokenizer::train(texts, vocab_size);
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    if rows == 0 {
+        return Err(EngineError::input(
+            format!("split `train` of {}", source.describe()),
+            "has no usable rows to train a tokenizer on\nhelp: check the table version and that curate assigned splits",
+        ));
+    }
+    trained
 }
 
 fn micro_seed(seed: u64, step: u64, micro: usize) -> u64 {
@@ -296,8 +318,6 @@ pub fn run(
 ) -> Result<RunSummary> {
     std::fs::create_dir_all(run_dir).map_err(|e| EngineError::io(run_dir, e))?;
     let t = &cfg.train;
-    let train_pairs = read_pairs(source, Split::Train)?;
-    let val_pairs = read_pairs(source, Split::Val)?;
 
     let resume_from = match resume {
         Resume::FromLatest => Some(checkpoint::latest(run_dir)?.ok_or_else(|| {
@@ -324,11 +344,20 @@ pub fn run(
         Some(dir) => {
             let (model, tok) = checkpoint::load_model(be, dir)?;
             let (opt, state) = checkpoint::load_training(be, dir, &model.config, cfg.optimizer)?;
+            if let Some(seed) = state.seed.filter(|&s| s != t.seed) {
+                return Err(EngineError::input(
+                    dir.display().to_string(),
+                    format!(
+                        "was trained with seed {seed}, but this run's seed is {}; a resume with another seed would not continue the same run\nhelp: resume with --seed {seed}",
+                        t.seed
+                    ),
+                ));
+            }
             tracing::info!(checkpoint = %dir.display(), step = state.step, "resuming");
             (model, tok, opt, state)
         }
         None => {
-            let (model, tok) = fresh_model(be, cfg, &train_pairs)?;
+            let (model, tok) = fresh_model(be, cfg, source)?;
             let opt = AdamW::new(be, &model.config, cfg.optimizer);
             let run_id = format!("sft-{}-{}", chrono_free_stamp(), t.seed);
             (
@@ -339,6 +368,7 @@ pub fn run(
                     run_id,
                     step: 0,
                     position: Position::default(),
+                    seed: Some(t.seed),
                 },
             )
         }
@@ -348,14 +378,14 @@ pub fn run(
     }
     let max = (cfg.data.max_source_len, cfg.data.max_target_len);
     let train = Batcher::new(
-        tokenize(&tok, &train_pairs, max.0, max.1)?,
+        examples(source, Split::Train, &tok, max.0, max.1)?,
         t.batch_size,
         t.seed,
         tok.pad_id,
         model.config.decoder_start_token_id,
     );
     let val = Batcher::new(
-        tokenize(&tok, &val_pairs, max.0, max.1)?,
+        examples(source, Split::Val, &tok, max.0, max.1)?,
         t.batch_size,
         t.seed,
         tok.pad_id,
@@ -488,6 +518,7 @@ pub fn run(
                 run_id: run_id.clone(),
                 step,
                 position,
+                seed: Some(t.seed),
             };
             checkpoint_dir =
                 checkpoint::save(be, run_dir, &model, &tok, &opt, &state, t.keep_checkpoints)?;
@@ -511,14 +542,14 @@ pub fn run(
 fn fresh_model(
     be: &dyn Backend,
     cfg: &TrainConfig,
-    train_pairs: &[crate::data::Pair],
+    source: &dyn PairSource,
 ) -> Result<(T5Model, Tokenizer)> {
     if let Some(dir) = &cfg.model.init {
         return checkpoint::load_model(be, &checkpoint::resolve_model_dir(dir)?);
     }
     let tok = match &cfg.model.tokenizer {
         Some(path) => Tokenizer::load(path)?,
-        None => train_tokenizer(train_pairs, cfg.model.vocab_size)?,
+        None => train_tokenizer(source, cfg.model.vocab_size)?,
     };
     let config = if cfg.model.config.ends_with(".json") {
         Config::load(Path::new(&cfg.model.config))?

@@ -310,3 +310,41 @@ fn bad_weights_name_the_tensor_and_shape() {
         .to_string();
     assert!(err.contains("not a safetensors file"), "{err}");
 }
+
+/// A freshly initialised model predicts close to uniformly: its loss on random tokens is near
+/// ln V (it was ~24 on the tiny demo config, and ~41 with Hugging Face's N(0, 1) lm_head).
+#[test]
+fn fresh_init_starts_near_the_uniform_loss() {
+    let be = cpu();
+    let mut rng = Rng::new(3);
+    for config in [Config::tiny(1000), Config::tiny(8000)] {
+        let vocab = config.vocab_size;
+        let model = T5Model {
+            params: T5Params::init(&*be, &config, 11).unwrap(),
+            config,
+        };
+        let (b, s, t) = (8, 24, 24);
+        let mut id = || (3 + rng.next_u64() % (vocab as u64 - 3)) as u32;
+        let input_ids: Vec<u32> = (0..b * s).map(|_| id()).collect();
+        let labels: Vec<i32> = (0..b * t).map(|_| id() as i32).collect();
+        let batch = Seq2SeqBatch {
+            b,
+            s,
+            t,
+            input_ids,
+            attention_mask: vec![1.0; b * s],
+            decoder_input_ids: Seq2SeqBatch::shift_right(&labels, t, 0, 0),
+            labels,
+        };
+        let acts = model
+            .forward(&*be, &batch, 0.0, &DropoutPlan::off())
+            .unwrap();
+        let loss = acts.loss_sum() / batch.target_tokens() as f64;
+        let uniform = (vocab as f64).ln();
+        // Logits of std ~1 add about var/2 = 0.5 nats over the uniform loss; allow 1.
+        assert!(
+            loss > uniform - 0.1 && loss < uniform + 1.0,
+            "vocab {vocab}: initial loss {loss}, ln V {uniform}"
+        );
+    }
+}

@@ -96,9 +96,7 @@ fn sft_learns_synthetic_pairs_and_beats_the_baseline() {
     let (first, last) = s.val_loss.unwrap();
     assert!(last < 0.5 * first, "val loss {first} -> {last}");
     let (model, tok) = load_model(&*be, &s.checkpoint).unwrap();
-    let train = read_pairs(&source, Split::Train).unwrap();
-    let test = read_pairs(&source, Split::Test).unwrap();
-    let r = evaluate_sft(&*be, &model, &tok, &train, &test, 24, 24, 16).unwrap();
+    let r = evaluate_sft(&*be, &model, &tok, &source, 24, 24, 16).unwrap();
     assert!(
         r.model_f1 > r.baseline_f1 + 0.2,
         "model F1 {} vs baseline {}",
@@ -270,6 +268,34 @@ fn resume_after_kill_9_reproduces_the_uninterrupted_loss_curve() {
     .status()
     .unwrap();
     assert!(status.success());
+
+    // `--seed` overrides the config's seed, and a resume with another seed than the run's is
+    // refused (it would not continue the same run).
+    let out = engine(
+        &catalog_dir,
+        &[
+            "train",
+            "--stage",
+            "sft",
+            "--quiet",
+            "--resume",
+            "--seed",
+            "6",
+            "--config",
+            cfg,
+            "--run-dir",
+            killed.to_str().unwrap(),
+        ],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("was trained with seed 5, but this run's seed is 6")
+            && err.contains("help: resume with --seed 5"),
+        "{err}"
+    );
 
     let (a, b) = (train_losses(&whole), train_losses(&killed));
     assert_eq!(a.len(), 40);

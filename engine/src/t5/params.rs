@@ -124,7 +124,12 @@ macro_rules! walk_params {
         out.push(("shared.weight".to_string(), shared, Init::Normal(s)));
         stack("encoder", encoder, &mut out);
         stack("decoder", decoder, &mut out);
-        out.push(("lm_head.weight".to_string(), lm_head, Init::Normal(s)));
+        // Hugging Face draws an untied lm_head from N(0, factor²) too, so logits of the
+        // unit-RMS final hidden state have std √d_model and a fresh tiny model starts at a loss
+        // of ~41 instead of ln V ≈ 6.9. We scale it by d_model^-0.5 (as HF's `qa_outputs` and
+        // classification heads are), which starts training near ln V. Loaded weights are
+        // unaffected.
+        out.push(("lm_head.weight".to_string(), lm_head, Init::Normal(s * d.powf(-0.5))));
         out
     }};
 }
