@@ -5,13 +5,16 @@
 //! process's peak RSS (VmHWM, which includes the generated input).
 //!
 //! Run: `cargo bench -p negopt-benches --bench curate` (set `CURATE_BENCH_ROWS` for a smaller run).
+//! `CURATE_BENCH_ONCE=1` skips criterion and times one pipeline run, stage by stage (for quick
+//! iteration and for profiling under `perf record`).
 //! Target (issue 4): under 20 s and 4 GiB peak RSS on the 2-core machine.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group};
+use datafusion::arrow::array::RecordBatch;
 use datafusion::datasource::MemTable;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use negopt_etl::curate::config::CurateConfig;
@@ -34,28 +37,68 @@ fn peak_rss_gib() -> Option<f64> {
     Some(kib / (1024.0 * 1024.0))
 }
 
-fn bench_curate(c: &mut Criterion) {
-    let n = rows();
-    let threads = std::thread::available_parallelism().map_or(2, |p| p.get());
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+fn threads() -> usize {
+    std::thread::available_parallelism().map_or(2, |p| p.get())
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .expect("tokio runtime");
-    let batches: Vec<_> = {
-        let rows: Vec<RawRow> = synthetic::generate(
-            n,
-            Mix {
-                exact: 0.3,
-                near: 0.1,
-            },
-            4,
-            42,
-        )
-        .into_iter()
-        .map(|l| l.row)
-        .collect();
-        rows.chunks(8192).map(raw_batch).collect()
-    };
+        .expect("tokio runtime")
+}
+
+/// The synthetic input: `n` rows, 30% exact and 10% near duplicates, 4 sources.
+fn input(n: usize) -> Vec<RecordBatch> {
+    let rows: Vec<RawRow> = synthetic::generate(
+        n,
+        Mix {
+            exact: 0.3,
+            near: 0.1,
+        },
+        4,
+        42,
+    )
+    .into_iter()
+    .map(|l| l.row)
+    .collect();
+    rows.chunks(8192).map(raw_batch).collect()
+}
+
+/// One timed run, each stage's time and the peak RSS printed.
+fn once() {
+    let n = rows();
+    let batches = input(n);
+    let started = Instant::now();
+    let out = runtime()
+        .block_on(curate_batches(
+            batches,
+            raw_pairs_schema(),
+            &CurateConfig::default(),
+            threads(),
+        ))
+        .expect("curate runs");
+    let total = started.elapsed();
+    println!("curate once ({n} rows, {} threads):", threads());
+    for (stage, t) in &out.times {
+        println!("  {stage:<18} {:>8.3} s", t.as_secs_f64());
+    }
+    println!("  {:<18} {:>8.3} s", "total", total.as_secs_f64());
+    print!("{}", out.report.summary());
+    for metric in ["candidate_pairs", "verified_pairs"] {
+        let n = out.report.total("near_dedup", metric, "").unwrap_or(0.0);
+        println!("  {metric:<18} {n:>10}");
+    }
+    if let Some(gib) = peak_rss_gib() {
+        println!("peak RSS (VmHWM) {gib:.2} GiB");
+    }
+}
+
+fn bench_curate(c: &mut Criterion) {
+    let n = rows();
+    let threads = threads();
+    let runtime = runtime();
+    let batches = input(n);
     let config = CurateConfig::default();
     let mut stage_times: BTreeMap<&'static str, Vec<Duration>> = BTreeMap::new();
     let mut group = c.benchmark_group(format!("cpu_curate_{n}_rows"));
@@ -115,4 +158,12 @@ fn bench_curate(c: &mut Criterion) {
 }
 
 criterion_group!(benches, bench_curate);
-criterion_main!(benches);
+
+fn main() {
+    if std::env::var_os("CURATE_BENCH_ONCE").is_some() {
+        once();
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -23,6 +23,10 @@
 //! [filter.nsfw]
 //! policy = "flag"                 # "flag" (adds flag nsfw) or "drop" (reason nsfw)
 //! words = ["nsfw", "nude", ...]   # whole words or phrases matched in the normalised prompt
+//! levels = ["mature", "x", "xxx", "4", "8", "16"]
+//!                                 # raw_pairs.nsfw_level values (any case) that count as NSFW
+//!                                 #   too: Civitai's words (None < Soft < Mature < X) and its
+//!                                 #   numeric browsing levels (1 PG, 2 PG-13, 4 R, 8 X, 16 XXX)
 //!
 //! [dedup]
 //! level = "cluster"               # "cluster": keep one per near-duplicate cluster; "all": keep all
@@ -154,6 +158,9 @@ pub struct NsfwConfig {
     /// Lowercase words or phrases, matched on word boundaries in the normalised prompt. Negative
     /// prompts are not checked: "nsfw" there asks the model to avoid it.
     pub words: Vec<String>,
+    /// Lowercase values of the source's own rating (`raw_pairs.nsfw_level`, compared ignoring
+    /// case and surrounding spaces) that make a row NSFW whatever its words; empty ignores it.
+    pub levels: Vec<String>,
 }
 
 impl Default for NsfwConfig {
@@ -165,6 +172,9 @@ impl Default for NsfwConfig {
         Self {
             policy: NsfwPolicy::Flag,
             words: words.map(String::from).to_vec(),
+            levels: ["mature", "x", "xxx", "4", "8", "16"]
+                .map(String::from)
+                .to_vec(),
         }
     }
 }
@@ -300,15 +310,15 @@ impl CurateConfig {
                 ));
             }
         }
-        if let Some(w) = f
-            .nsfw
-            .words
-            .iter()
-            .find(|w| w.trim().is_empty() || **w != w.to_lowercase())
-        {
-            return bad(format!(
-                "filter.nsfw.words: {w:?} must be non-empty and lowercase"
-            ));
+        for (key, list) in [("words", &f.nsfw.words), ("levels", &f.nsfw.levels)] {
+            if let Some(w) = list
+                .iter()
+                .find(|w| w.trim() != w.as_str() || w.is_empty() || **w != w.to_lowercase())
+            {
+                return bad(format!(
+                    "filter.nsfw.{key}: {w:?} must be non-empty, lowercase and trimmed"
+                ));
+            }
         }
         let d = &self.dedup;
         if !(d.threshold > 0.0 && d.threshold <= 1.0) {
@@ -401,6 +411,7 @@ mod tests {
             error_of("[filter]\nmax_non_letter_share = -0.1\n").contains("max_non_letter_share")
         );
         assert!(error_of("[filter.nsfw]\npolicy = \"hide\"\n").contains("hide"));
+        assert!(error_of("[filter.nsfw]\nlevels = [\"X\"]\n").contains("filter.nsfw.levels"));
         assert!(error_of("[filter.language]\nallowed = [\"english\"]\n").contains("help: English"));
     }
 

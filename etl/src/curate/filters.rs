@@ -12,7 +12,8 @@
 //! | `url_or_garbage`         | either field has fewer than `min_letters` letters once URLs are gone   |
 //! | `spam_repetition`        | either field repeats more than `max_repeated_tag_share` of its pieces  |
 //! | `spam_symbols`           | more than `max_non_letter_share` of a field's characters are symbols   |
-//! | `nsfw`                   | policy `drop` and the prompt names a listed word                       |
+//! | `nsfw`                   | policy `drop`, and the prompt names a listed word or the row's        |
+//! |                          | `nsfw_level` is a listed level                                         |
 //! | `not_english`            | a field is written in a script no allowed language uses (whatlang), or |
 //! |                          | whatlang's trigram model names another language with enough confidence |
 //! |                          | (method `script`: only for Latin text with non-ASCII letters)           |
@@ -21,6 +22,7 @@
 //! brackets and weights do not count as symbols and `(a:1.2), a` counts `a` twice. Commas,
 //! whitespace and apostrophes are not symbols.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::sync::LazyLock;
 
@@ -87,6 +89,8 @@ pub struct RowText<'a> {
     pub prompt_tags: &'a [&'a str],
     /// Canonical tags of the negative prompt (sorted, unique).
     pub negative_tags: &'a [&'a str],
+    /// The source's own NSFW rating (`raw_pairs.nsfw_level`), if any.
+    pub nsfw_level: Option<&'a str>,
 }
 
 static URL: LazyLock<Regex> =
@@ -98,6 +102,7 @@ pub struct Filters {
     config: FilterConfig,
     nsfw_words: HashSet<String>,
     nsfw_phrases: Vec<Vec<String>>,
+    nsfw_levels: Vec<String>,
     allowed: Vec<Lang>,
     /// Writing systems of the allowed languages.
     allowed_scripts: Vec<Script>,
@@ -128,6 +133,7 @@ impl Filters {
             config: config.clone(),
             nsfw_words: words.into_iter().flatten().collect(),
             nsfw_phrases: phrases,
+            nsfw_levels: config.nsfw.levels.clone(),
             allowed,
             allowed_scripts,
             detector: Detector::new(),
@@ -144,22 +150,27 @@ impl Filters {
         if row.negative_tags.is_empty() {
             return Some(FilterReason::EmptyNegative);
         }
-        if row.negative.chars().count() < c.min_negative_chars {
+        if row.negative.chars().take(c.min_negative_chars).count() < c.min_negative_chars {
             return Some(FilterReason::ShortNegative);
         }
         if row.prompt_tags == row.negative_tags {
             return Some(FilterReason::NegativeEqualsPrompt);
         }
-        if fields.iter().any(|f| f.chars().count() > c.max_chars) {
+        // A text has at most as many characters as bytes, and at most (bytes + 1) / 2 words:
+        // the counts are only taken where the bound could be broken.
+        if fields
+            .iter()
+            .any(|f| f.len() > c.max_chars && f.chars().count() > c.max_chars)
+        {
             return Some(FilterReason::TooLongChars);
-        }
-        if fields.iter().any(|f| word_count(f) > c.max_tokens) {
-            return Some(FilterReason::TooManyTokens);
         }
         if fields
             .iter()
-            .any(|f| letters_without_urls(f) < c.min_letters)
+            .any(|f| f.len().div_ceil(2) > c.max_tokens && word_count(f) > c.max_tokens)
         {
+            return Some(FilterReason::TooManyTokens);
+        }
+        if c.min_letters > 0 && fields.iter().any(|f| too_few_letters(f, c.min_letters)) {
             return Some(FilterReason::UrlOrGarbage);
         }
         let stripped = fields.map(canon::strip_weights);
@@ -176,7 +187,7 @@ impl Filters {
         {
             return Some(FilterReason::SpamSymbols);
         }
-        if c.nsfw.policy == NsfwPolicy::Drop && self.is_nsfw(row.prompt) {
+        if c.nsfw.policy == NsfwPolicy::Drop && self.is_nsfw(row.prompt, row.nsfw_level) {
             return Some(FilterReason::Nsfw);
         }
         if self.is_foreign(&stripped) {
@@ -185,23 +196,36 @@ impl Filters {
         None
     }
 
-    /// Flags of a kept row: `nsfw` when the policy is `flag` and the prompt names a listed word.
-    pub fn flags(&self, prompt: &str) -> Vec<&'static str> {
-        if self.config.nsfw.policy == NsfwPolicy::Flag && self.is_nsfw(prompt) {
+    /// Flags of a kept row: `nsfw` when the policy is `flag` and the prompt names a listed word
+    /// or the row's `nsfw_level` is listed.
+    pub fn flags(&self, prompt: &str, nsfw_level: Option<&str>) -> Vec<&'static str> {
+        if self.config.nsfw.policy == NsfwPolicy::Flag && self.is_nsfw(prompt, nsfw_level) {
             vec!["nsfw"]
         } else {
             Vec::new()
         }
     }
 
-    /// Whether `prompt` names a listed word or phrase, on word boundaries, ignoring case.
-    pub fn is_nsfw(&self, prompt: &str) -> bool {
-        let words = words_of(prompt);
-        words.iter().any(|w| self.nsfw_words.contains(w))
+    /// Whether the row's `nsfw_level` is a listed level (ignoring case and surrounding spaces),
+    /// or `prompt` names a listed word or phrase, on word boundaries, ignoring case.
+    pub fn is_nsfw(&self, prompt: &str, nsfw_level: Option<&str>) -> bool {
+        let listed_level = |level: &str| {
+            self.nsfw_levels.iter().any(|l| {
+                l.eq_ignore_ascii_case(level) || (!level.is_ascii() && *l == level.to_lowercase())
+            })
+        };
+        if nsfw_level.map(str::trim).is_some_and(listed_level) {
+            return true;
+        }
+        if self.nsfw_phrases.is_empty() {
+            return words(prompt).any(|w| self.nsfw_words.contains(w.as_ref()));
+        }
+        let words: Vec<Cow<'_, str>> = words(prompt).collect();
+        words.iter().any(|w| self.nsfw_words.contains(w.as_ref()))
             || self.nsfw_phrases.iter().any(|phrase| {
                 words
                     .windows(phrase.len())
-                    .any(|window| window == phrase.as_slice())
+                    .any(|window| window.iter().zip(phrase).all(|(w, p)| w.as_ref() == p))
             })
     }
 
@@ -212,18 +236,22 @@ impl Filters {
         if self.allowed.is_empty() {
             return false;
         }
-        let foreign_script = |f: &String| {
-            whatlang::detect_script(f).is_some_and(|s| !self.allowed_scripts.contains(&s))
-        };
+        let foreign_script =
+            |f: &String| script_of(f).is_some_and(|s| !self.allowed_scripts.contains(&s));
         if stripped.iter().any(foreign_script) {
             return true;
         }
-        let text = format!("{}. {}", stripped[0], stripped[1]);
         let judge = match lang.method {
             LanguageMethod::Trigrams => true,
-            LanguageMethod::Script => text.chars().any(|c| c.is_alphabetic() && !c.is_ascii()),
+            LanguageMethod::Script => stripped
+                .iter()
+                .any(|f| f.chars().any(|c| c.is_alphabetic() && !c.is_ascii())),
         };
-        if !judge || text.chars().count() < lang.min_chars {
+        if !judge {
+            return false;
+        }
+        let text = format!("{}. {}", stripped[0], stripped[1]);
+        if text.chars().count() < lang.min_chars {
             return false;
         }
         self.detector.detect(&text).is_some_and(|info| {
@@ -232,12 +260,35 @@ impl Filters {
     }
 }
 
-/// Lowercase runs of letters and digits.
-fn words_of(text: &str) -> Vec<String> {
+/// Lowercase runs of letters and digits (borrowed when already lowercase).
+fn words(text: &str) -> impl Iterator<Item = Cow<'_, str>> {
     text.split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
-        .map(str::to_lowercase)
-        .collect()
+        .map(|w| {
+            if w.chars().any(char::is_uppercase) {
+                Cow::Owned(w.to_lowercase())
+            } else {
+                Cow::Borrowed(w)
+            }
+        })
+}
+
+/// [`words`], owned (the configured words and phrases).
+fn words_of(text: &str) -> Vec<String> {
+    words(text).map(Cow::into_owned).collect()
+}
+
+/// The writing system whatlang finds in `text`: for ASCII text (most prompts) Latin when it has a
+/// letter, else none, which is what `whatlang::detect_script` answers, without its per-character
+/// scan of 25 scripts.
+fn script_of(text: &str) -> Option<Script> {
+    if text.is_ascii() {
+        text.bytes()
+            .any(|b| b.is_ascii_alphabetic())
+            .then_some(Script::Latin)
+    } else {
+        whatlang::detect_script(text)
+    }
 }
 
 /// Number of runs of letters and digits: the "tokens" of `max_tokens` (a model tokenizer gives
@@ -248,11 +299,25 @@ fn word_count(text: &str) -> usize {
         .count()
 }
 
-fn letters_without_urls(text: &str) -> usize {
-    URL.replace_all(text, " ")
-        .chars()
-        .filter(|c| c.is_alphabetic())
-        .count()
+/// Whether `text` has fewer than `min` letters outside URLs (counting stops at `min`).
+fn too_few_letters(text: &str, min: usize) -> bool {
+    let mut letters = 0;
+    let mut count = |s: &str| {
+        letters += s
+            .chars()
+            .filter(|c| c.is_alphabetic())
+            .take(min - letters)
+            .count();
+        letters >= min
+    };
+    let mut start = 0;
+    for url in URL.find_iter(text) {
+        if count(&text[start..url.start()]) {
+            return false;
+        }
+        start = url.end();
+    }
+    !count(&text[start..])
 }
 
 /// (pieces, pieces that repeat an earlier piece) of a `", "`-joined list, ignoring case.
@@ -261,7 +326,11 @@ fn repeated_pieces(stripped: &str) -> (usize, usize) {
     let mut pieces = 0;
     for piece in stripped.split(", ").filter(|p| !p.is_empty()) {
         pieces += 1;
-        seen.insert(piece.to_lowercase());
+        seen.insert(if piece.chars().any(char::is_uppercase) {
+            Cow::Owned(piece.to_lowercase())
+        } else {
+            Cow::Borrowed(piece)
+        });
     }
     (pieces, pieces - seen.len())
 }
@@ -301,6 +370,7 @@ mod tests {
             negative: &n,
             prompt_tags: &pt,
             negative_tags: &nt,
+            nsfw_level: None,
         };
         Filters::new(config).check(&row).map(FilterReason::as_str)
     }
@@ -402,9 +472,13 @@ mod tests {
     fn nsfw_policy_flag_keeps_and_drop_drops() {
         let config = CurateConfig::default().filter;
         assert_eq!(verdict("nude portrait, oil painting", NEGATIVE), None);
-        assert_eq!(Filters::new(&config).flags("Nude portrait"), ["nsfw"]);
+        assert_eq!(Filters::new(&config).flags("Nude portrait", None), ["nsfw"]);
         // A word inside another word does not match, and negatives are not checked.
-        assert!(Filters::new(&config).flags("sextant on a desk").is_empty());
+        assert!(
+            Filters::new(&config)
+                .flags("sextant on a desk", None)
+                .is_empty()
+        );
         assert_eq!(verdict(PROMPT, "nsfw, lowres"), None);
         let mut drop = config.clone();
         drop.nsfw.policy = NsfwPolicy::Drop;
@@ -415,7 +489,32 @@ mod tests {
             Some("nsfw")
         );
         assert_eq!(verdict_with(&drop, "a red traffic light", NEGATIVE), None);
-        assert!(Filters::new(&drop).flags("nude portrait").is_empty());
+        assert!(Filters::new(&drop).flags("nude portrait", None).is_empty());
+    }
+
+    #[test]
+    fn nsfw_level_of_the_source_counts() {
+        let filters = Filters::new(&FilterConfig::default());
+        for level in ["X", "mature", " Mature ", "16"] {
+            assert_eq!(filters.flags(PROMPT, Some(level)), ["nsfw"], "{level:?}");
+        }
+        for level in [None, Some("None"), Some("Soft"), Some("1"), Some("")] {
+            assert!(filters.flags(PROMPT, level).is_empty(), "{level:?}");
+        }
+        let mut ignore = FilterConfig::default();
+        ignore.nsfw.levels.clear();
+        assert!(Filters::new(&ignore).flags(PROMPT, Some("X")).is_empty());
+        let mut drop = FilterConfig::default();
+        drop.nsfw.policy = NsfwPolicy::Drop;
+        let (pt, nt) = (["a"], ["b"]);
+        let row = RowText {
+            prompt: PROMPT,
+            negative: NEGATIVE,
+            prompt_tags: &pt,
+            negative_tags: &nt,
+            nsfw_level: Some("X"),
+        };
+        assert_eq!(Filters::new(&drop).check(&row), Some(FilterReason::Nsfw));
     }
 
     #[test]

@@ -1,19 +1,24 @@
-//! Stage 4 candidates: MinHash signatures of both tag sets and LSH band keys.
+//! Stage 4 candidates and their verification: MinHash signatures of both tag sets, LSH band keys,
+//! and the exact similarity of two rows on their tag hashes.
 //!
 //! Two rows are near duplicates when `min(J(prompt tags), J(negative tags)) ≥ t`, so both fields
 //! must agree. Each band therefore takes `r` MinHash values of the prompt tags *and* `r` of the
 //! negative tags: two rows share a band key with probability `jp^r · jn^r`, and with `b` bands they
 //! become candidates with probability `1 − (1 − jp^r·jn^r)^b`. At the defaults (b = 12, r = 2) a
 //! pair at jp = jn = 0.8 becomes a candidate with probability 0.998; rows sharing only a long
-//! boilerplate negative (jp ≈ 0) almost never do, which keeps buckets small. Candidates are then
-//! verified by the exact rule ([`crate::canon::pair_similarity`]).
+//! boilerplate negative (jp ≈ 0) almost never do, which keeps buckets small.
 //!
 //! ```text
-//! tag ──xxh3(seed)──► h ──(a_i·h + b_i) >> 32, i < b·r──► min over the field's tags = sig_i
+//! tag ──xxh3(seed)──► h            (the row's tag hashes, sorted: computed once in stage 1)
+//! h ──(a_i·h + b_i) >> 32, i < b·r──► min over the field's hashes = sig_i
 //! band j key = xxh3(j, prompt sig[j·r .. j·r+r], negative sig[j·r .. j·r+r])
 //! ```
 //! An empty tag set hashes as one sentinel tag, so two empty fields agree (J(∅, ∅) = 1) and
 //! short prompts get signatures like any other.
+//!
+//! Candidates are verified by the exact rule of [`crate::canon::pair_similarity`], computed on the
+//! sorted 64-bit tag hashes ([`hashed_similarity`]) rather than the strings: the same value unless
+//! two different tags of the pair collide in 64 bits (odds about 10⁻¹⁷ for a pair of 20-tag rows).
 
 use twox_hash::XxHash3_64;
 
@@ -39,6 +44,18 @@ fn splitmix64(state: &mut u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// The sorted, unique 64-bit hashes of a field's tags (as `i64`, the type SQL stores), seeded
+/// with `seed`; what signatures and the verification work on.
+pub fn tag_hashes<S: AsRef<str>>(seed: u64, tags: &[S]) -> Vec<i64> {
+    let mut hashes: Vec<i64> = tags
+        .iter()
+        .map(|t| XxHash3_64::oneshot_with_seed(seed, t.as_ref().as_bytes()) as i64)
+        .collect();
+    hashes.sort_unstable();
+    hashes.dedup();
+    hashes
+}
+
 impl Lsh {
     /// `bands` bands of `rows_per_band` values per field, permutations drawn from `seed`.
     pub fn new(bands: usize, rows_per_band: usize, seed: u64) -> Self {
@@ -54,28 +71,48 @@ impl Lsh {
         }
     }
 
+    /// The seed tag hashes must be taken with ([`tag_hashes`]) for this configuration.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
     /// The MinHash signature of one tag set: `bands · rows_per_band` values.
     pub fn signature<S: AsRef<str>>(&self, tags: &[S]) -> Vec<u32> {
+        self.signature_of_hashes(&tag_hashes(self.seed, tags))
+    }
+
+    /// The MinHash signature of one field from its [`tag_hashes`].
+    pub fn signature_of_hashes(&self, hashes: &[i64]) -> Vec<u32> {
         let mut sig = vec![u32::MAX; self.perms.len()];
-        let mut add = |bytes: &[u8]| {
-            let h = XxHash3_64::oneshot_with_seed(self.seed, bytes);
+        let mut add = |h: u64| {
             for (slot, &(a, b)) in sig.iter_mut().zip(&self.perms) {
                 let v = (a.wrapping_mul(h).wrapping_add(b) >> 32) as u32;
                 *slot = (*slot).min(v);
             }
         };
-        if tags.is_empty() {
-            add(EMPTY_FIELD);
+        if hashes.is_empty() {
+            add(XxHash3_64::oneshot_with_seed(self.seed, EMPTY_FIELD));
         }
-        for tag in tags {
-            add(tag.as_ref().as_bytes());
+        for &h in hashes {
+            add(h as u64);
         }
         sig
     }
 
     /// The LSH band keys of a row, one per band, the band index mixed in.
     pub fn band_keys<S: AsRef<str>>(&self, prompt_tags: &[S], negative_tags: &[S]) -> Vec<i64> {
-        let (p, n) = (self.signature(prompt_tags), self.signature(negative_tags));
+        self.band_keys_of_hashes(
+            &tag_hashes(self.seed, prompt_tags),
+            &tag_hashes(self.seed, negative_tags),
+        )
+    }
+
+    /// The LSH band keys of a row from the [`tag_hashes`] of its two fields.
+    pub fn band_keys_of_hashes(&self, prompt: &[i64], negative: &[i64]) -> Vec<i64> {
+        let (p, n) = (
+            self.signature_of_hashes(prompt),
+            self.signature_of_hashes(negative),
+        );
         let r = self.rows_per_band;
         let mut bytes = Vec::with_capacity(8 + 8 * r);
         (0..self.bands)
@@ -89,6 +126,39 @@ impl Lsh {
             })
             .collect()
     }
+}
+
+/// Jaccard similarity of two sorted, unique hash lists, with `J(∅, ∅) = 1`.
+pub fn hashed_jaccard(a: &[i64], b: &[i64]) -> f64 {
+    let (mut i, mut j, mut inter) = (0, 0, 0);
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                inter += 1;
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    let union = a.len() + b.len() - inter;
+    if union == 0 {
+        1.0
+    } else {
+        inter as f64 / union as f64
+    }
+}
+
+/// Near-duplicate similarity of two rows from their tag hashes: `min(J(prompt), J(negative))`,
+/// [`crate::canon::pair_similarity`] on hashes.
+pub fn hashed_similarity(
+    prompt_a: &[i64],
+    negative_a: &[i64],
+    prompt_b: &[i64],
+    negative_b: &[i64],
+) -> f64 {
+    hashed_jaccard(prompt_a, prompt_b).min(hashed_jaccard(negative_a, negative_b))
 }
 
 /// Candidate pairs `(a, b)`, `a < b`, among the ids of one LSH bucket. Ids are sorted first; a
@@ -181,6 +251,31 @@ mod tests {
             Lsh::new(4, 2, 0).signature(&tags),
             Lsh::new(4, 2, 1).signature(&tags)
         );
+    }
+
+    #[test]
+    fn hashed_similarity_is_the_tag_similarity() {
+        let rows = [
+            ("a, b, c, d", "x, y"),
+            ("a, b, c, d, e", "x, y"),
+            ("a, b", "y, x, z"),
+            ("", ""),
+            ("q", ""),
+        ];
+        let tags: Vec<_> = rows
+            .iter()
+            .map(|(p, n)| (canon::tags(p), canon::tags(n)))
+            .collect();
+        for (pa, na) in &tags {
+            for (pb, nb) in &tags {
+                let h = |t: &[String]| tag_hashes(3, t);
+                assert_eq!(
+                    hashed_similarity(&h(pa), &h(na), &h(pb), &h(nb)),
+                    canon::pair_similarity(pa, na, pb, nb),
+                    "{pa:?} {na:?} vs {pb:?} {nb:?}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -64,7 +64,7 @@ pub mod tables {
 }
 
 /// Columns the plan needs in `raw_pairs`.
-pub const REQUIRED_COLUMNS: [&str; 13] = [
+pub const REQUIRED_COLUMNS: [&str; 14] = [
     "source",
     "item_id",
     "url",
@@ -78,6 +78,7 @@ pub const REQUIRED_COLUMNS: [&str; 13] = [
     "height",
     "likes",
     "created_at",
+    "nsfw_level",
 ];
 
 /// What can go wrong in `etl curate`.

@@ -3,15 +3,24 @@
 //! (computed once, held in memory), under `--explain` they are views and only planned.
 //!
 //! ```text
-//! raw_pairs ─► curate_checked    normalise, tags, reject_reason, flags, id = pair_key  (stages 1–2)
-//!           ─► curate_exact      rows with no reason, ranked within their pair_key     (stage 3)
+//! raw_pairs ─► curate_checked    row number, every input column, curate_row(...)'s fields:
+//!                                normal forms, tags, reason, flags, id, tag hashes  (stages 1–2)
+//!           ─► curate_exact      (row, id, hashes, rank keys) of rows with no reason, ranked
+//!                                within their id                                    (stage 3)
 //!           ─► curate_bands      one row per (id, LSH band key) of the exact survivors
 //!           ─► curate_candidates pairs sharing a bucket (bucket_pairs over array_agg)
 //!           ─► curate_edges      candidates with pair_similarity ≥ threshold
-//!           ─► curate_clusters   connected_components(edges) → (id, cluster_id)        (stage 4)
-//!           ─► curate_ranked     cluster id, size and rank per exact survivor
-//!           ─► db / rejects      split_of(cluster_id), kept rows; dropped rows + reason (5–6)
+//!           ─► curate_clusters   connected_components(edges) → (id, cluster_id)     (stage 4)
+//!           ─► curate_ranked     (row, id) with cluster id, size, rank, representative
+//!           ─► db / rejects      the wide columns joined back by row; split_of(cluster_id),
+//!                                kept rows; dropped rows with their reason           (5–6)
 //! ```
+//! Only `curate_checked` holds the wide columns (texts, tags, metadata). The dedup and cluster
+//! stages carry the row number, the id, the tag hashes and the ranking keys, so their sorts,
+//! repartitions and joins move a few dozen bytes a row; the wide columns are joined back once
+//! for the output. The row number is an internal join key only (it may differ between runs);
+//! nothing in the output depends on it.
+//!
 //! Ranks order by likes (most first), then created_at (earliest first), then source and item_id,
 //! so every tie is broken by data and the result does not depend on partitioning.
 
@@ -23,6 +32,7 @@ use datafusion::prelude::SessionContext;
 
 use super::CurateError;
 use super::config::{CurateConfig, DedupLevel};
+use super::udf::checked_fields;
 
 /// Name the plan reads its input from.
 pub const INPUT: &str = "raw_pairs";
@@ -30,6 +40,9 @@ pub const INPUT: &str = "raw_pairs";
 /// The representative order: most likes, earliest, then data tie-breakers.
 const REPRESENTATIVE_ORDER: &str =
     "COALESCE(likes, 0) DESC, created_at ASC NULLS LAST, source ASC, item_id ASC";
+
+/// The input columns the rejects table shows, as `c.source, c.item_id, ...`.
+const REJECT_COLUMNS: &str = "c.source, c.item_id, c.url, c.prompt, c.negative_prompt";
 
 /// One named step of the plan.
 #[derive(Debug, Clone)]
@@ -51,30 +64,32 @@ pub fn stages(config: &CurateConfig) -> Vec<Stage> {
         sql,
         materialise,
     };
+    let checked_columns: Vec<String> = checked_fields()
+        .iter()
+        .map(|f| format!("get_field(r, '{0}') AS {0}", f.name()))
+        .collect();
     vec![
         stage(
             "curate_checked",
             format!(
-                "SELECT *, reject_reason(prompt_norm, negative_norm, prompt_tags, tags) AS reason, \
-                        curate_flags(prompt_norm) AS flags, pair_key(prompt_tags, tags) AS id \
-                 FROM (SELECT *, tags(prompt_norm) AS prompt_tags, tags(negative_norm) AS tags \
-                       FROM (SELECT *, normalise(prompt) AS prompt_norm, \
-                                       normalise(negative_prompt) AS negative_norm \
-                             FROM {INPUT}))"
+                "SELECT ROW_NUMBER() OVER () AS row, * EXCLUDE (r), {checked} \
+                 FROM (SELECT *, curate_row(prompt, negative_prompt, nsfw_level) AS r FROM {INPUT})",
+                checked = checked_columns.join(", ")
             ),
             true,
         ),
         stage(
             "curate_exact",
             format!(
-                "SELECT *, ROW_NUMBER() OVER (PARTITION BY id ORDER BY {REPRESENTATIVE_ORDER}) AS exact_rank \
+                "SELECT row, id, prompt_hashes, negative_hashes, likes, created_at, source, item_id, \
+                        ROW_NUMBER() OVER (PARTITION BY id ORDER BY {REPRESENTATIVE_ORDER}) AS exact_rank \
                  FROM curate_checked WHERE reason IS NULL"
             ),
             true,
         ),
         stage(
             "curate_bands",
-            "SELECT id, unnest(lsh_bands(prompt_tags, tags)) AS band \
+            "SELECT id, unnest(lsh_bands(prompt_hashes, negative_hashes)) AS band \
              FROM curate_exact WHERE exact_rank = 1"
                 .into(),
             false,
@@ -91,11 +106,13 @@ pub fn stages(config: &CurateConfig) -> Vec<Stage> {
         stage(
             "curate_edges",
             format!(
-                "WITH kept AS (SELECT id, prompt_tags, tags FROM curate_exact WHERE exact_rank = 1) \
+                "WITH kept AS (SELECT id, prompt_hashes, negative_hashes FROM curate_exact \
+                               WHERE exact_rank = 1) \
                  SELECT c.a, c.b FROM curate_candidates c \
                  JOIN kept x ON x.id = c.a \
                  JOIN kept y ON y.id = c.b \
-                 WHERE pair_similarity(x.prompt_tags, x.tags, y.prompt_tags, y.tags) >= {threshold:?}"
+                 WHERE pair_similarity(x.prompt_hashes, x.negative_hashes, \
+                                       y.prompt_hashes, y.negative_hashes) >= {threshold:?}"
             ),
             true,
         ),
@@ -109,12 +126,13 @@ pub fn stages(config: &CurateConfig) -> Vec<Stage> {
         stage(
             "curate_ranked",
             format!(
-                "SELECT *, \
+                "SELECT row, id, cluster_id, \
                     COUNT(*) OVER (PARTITION BY cluster_id) AS cluster_size, \
                     ROW_NUMBER() OVER (PARTITION BY cluster_id ORDER BY {REPRESENTATIVE_ORDER}) AS cluster_rank, \
                     FIRST_VALUE(id) OVER (PARTITION BY cluster_id ORDER BY {REPRESENTATIVE_ORDER} \
                         ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS cluster_rep \
-                 FROM (SELECT k.*, COALESCE(c.cluster_id, k.id) AS cluster_id \
+                 FROM (SELECT k.row, k.id, k.likes, k.created_at, k.source, k.item_id, \
+                              COALESCE(c.cluster_id, k.id) AS cluster_id \
                        FROM curate_exact k LEFT JOIN curate_clusters c ON k.id = c.id \
                        WHERE k.exact_rank = 1)"
             ),
@@ -123,11 +141,13 @@ pub fn stages(config: &CurateConfig) -> Vec<Stage> {
         stage(
             "curate_db",
             format!(
-                "SELECT id, prompt, negative_prompt, prompt_norm, negative_norm, prompt_tags, tags, \
-                        source, item_id, url, model, sampler, steps, cfg_scale, width, height, likes, \
-                        created_at, cluster_id, cluster_size, split_of(cluster_id) AS split, flags \
-                 FROM curate_ranked WHERE {keep} ORDER BY id",
-                keep = if keep_all { "TRUE" } else { "cluster_rank = 1" }
+                "SELECT r.id, c.prompt, c.negative_prompt, c.prompt_norm, c.negative_norm, \
+                        c.prompt_tags, c.tags, c.source, c.item_id, c.url, c.model, c.sampler, \
+                        c.steps, c.cfg_scale, c.width, c.height, c.likes, c.created_at, \
+                        r.cluster_id, r.cluster_size, split_of(r.cluster_id) AS split, c.flags \
+                 FROM curate_ranked r JOIN curate_checked c ON c.row = r.row \
+                 WHERE {keep} ORDER BY r.id",
+                keep = if keep_all { "TRUE" } else { "r.cluster_rank = 1" }
             ),
             false,
         ),
@@ -138,13 +158,13 @@ pub fn stages(config: &CurateConfig) -> Vec<Stage> {
                         CAST(NULL AS BIGINT) AS kept_id \
                  FROM curate_checked WHERE reason IS NOT NULL \
                  UNION ALL \
-                 SELECT source, item_id, url, prompt, negative_prompt, 'exact_dedup', 'exact_duplicate', id \
-                 FROM curate_exact WHERE exact_rank > 1 \
+                 SELECT {REJECT_COLUMNS}, 'exact_dedup', 'exact_duplicate', e.id \
+                 FROM curate_exact e JOIN curate_checked c ON c.row = e.row WHERE e.exact_rank > 1 \
                  UNION ALL \
-                 SELECT source, item_id, url, prompt, negative_prompt, 'near_dedup', 'near_duplicate', cluster_rep \
-                 FROM curate_ranked WHERE {drop_near} \
+                 SELECT {REJECT_COLUMNS}, 'near_dedup', 'near_duplicate', r.cluster_rep \
+                 FROM curate_ranked r JOIN curate_checked c ON c.row = r.row WHERE {drop_near} \
                  ORDER BY source, item_id",
-                drop_near = if keep_all { "FALSE" } else { "cluster_rank > 1" }
+                drop_near = if keep_all { "FALSE" } else { "r.cluster_rank > 1" }
             ),
             false,
         ),

@@ -3,16 +3,17 @@
 //!
 //! | UDF                                             | returns                          | stage |
 //! |-------------------------------------------------|----------------------------------|-------|
-//! | `normalise(text)`                               | normal form                      | 1     |
-//! | `tags(text)`                                    | `LIST<VARCHAR>` canonical tags   | 1     |
-//! | `reject_reason(p_norm, n_norm, p_tags, n_tags)` | reason or NULL (NULL text = "") | 2     |
-//! | `curate_flags(p_norm)`                          | `LIST<VARCHAR>` flags            | 2     |
-//! | `pair_key(p_tags, n_tags)`                      | `BIGINT` canonical pair id       | 3     |
-//! | `lsh_bands(p_tags, n_tags)`                     | `LIST<BIGINT>` band keys         | 4     |
+//! | `curate_row(prompt, negative, nsfw_level)`      | `STRUCT` of [`checked_fields`]   | 1–3   |
+//! | `lsh_bands(p_hashes, n_hashes)`                 | `LIST<BIGINT>` band keys         | 4     |
 //! | `bucket_pairs(ids)`                             | `LIST<STRUCT<a, b>>` candidates  | 4     |
 //! | `pair_similarity(p_a, n_a, p_b, n_b)`           | `DOUBLE` min of both Jaccards    | 4     |
 //! | `connected_components(a, b)` (aggregate)        | `LIST<STRUCT<id, cluster_id>>`   | 4     |
 //! | `split_of(cluster_id)`                          | `train`, `val` or `test`         | 5     |
+//!
+//! `curate_row` does all the per-row work of stages 1–3 in one pass over the text (normal forms,
+//! canonical tags, the first filter rule broken, flags, the pair id, the tag hashes the MinHash
+//! stage and the verification use), writing straight into Arrow builders: one UDF call per batch
+//! instead of one per column and stage, and the normal forms and tags computed once.
 
 use std::sync::Arc;
 
@@ -30,7 +31,7 @@ use datafusion::prelude::SessionContext;
 use super::components::connected_components_udaf;
 use super::config::CurateConfig;
 use super::filters::{Filters, RowText};
-use super::minhash::{Lsh, bucket_pairs};
+use super::minhash::{Lsh, bucket_pairs, hashed_similarity, tag_hashes};
 use super::normalise::normalise;
 use super::split::split_of;
 use crate::canon;
@@ -45,13 +46,8 @@ pub fn register(ctx: &SessionContext, config: &CurateConfig) {
     ));
     let max_bucket = config.dedup.max_bucket;
     let split = config.split.clone();
-    let flag_filters = Arc::clone(&filters);
     for udf in [
-        string_to_string("normalise", normalise),
-        tags_udf(),
-        reject_reason_udf(filters),
-        flags_udf(flag_filters),
-        pair_key_udf(),
+        curate_row_udf(filters, lsh.seed()),
         lsh_bands_udf(lsh),
         bucket_pairs_udf(max_bucket),
         pair_similarity_udf(),
@@ -66,6 +62,10 @@ fn utf8_list_type() -> DataType {
     DataType::List(Arc::new(Field::new("item", DataType::Utf8, true)))
 }
 
+fn int64_list_type() -> DataType {
+    DataType::List(Arc::new(Field::new("item", DataType::Int64, true)))
+}
+
 /// The arguments as arrays of one length, strings cast to `Utf8` (views and large strings too).
 fn arrays(args: &[ColumnarValue]) -> Result<Vec<ArrayRef>> {
     ColumnarValue::values_to_arrays(args)?
@@ -77,127 +77,163 @@ fn arrays(args: &[ColumnarValue]) -> Result<Vec<ArrayRef>> {
         .collect()
 }
 
-/// Row `i` of a `LIST<VARCHAR>` as string slices (no copies).
-fn tag_row(list: &ListArray, i: usize) -> Vec<&str> {
-    let values = list.values().as_string::<i32>();
+/// Row `i` of a `LIST<BIGINT>` (no copy); a NULL list reads as empty.
+fn hash_row(list: &ListArray, i: usize) -> &[i64] {
     let offsets = list.value_offsets();
-    (offsets[i] as usize..offsets[i + 1] as usize)
-        .map(|j| values.value(j))
-        .collect()
+    let values = list.values().as_primitive::<Int64Type>().values();
+    &values[offsets[i] as usize..offsets[i + 1] as usize]
 }
 
-fn string_to_string(name: &str, f: fn(&str) -> String) -> ScalarUDF {
+/// The fields of `curate_row`'s struct, in order: what stages 1–3 know of a row.
+///
+/// | field             | type            | NULL when                 |
+/// |-------------------|-----------------|---------------------------|
+/// | `prompt_norm`     | `VARCHAR`       | the prompt is NULL        |
+/// | `negative_norm`   | `VARCHAR`       | the negative is NULL      |
+/// | `prompt_tags`     | `LIST<VARCHAR>` | the prompt is NULL        |
+/// | `tags`            | `LIST<VARCHAR>` | the negative is NULL      |
+/// | `reason`          | `VARCHAR`       | the row passes every rule |
+/// | `flags`           | `LIST<VARCHAR>` | never (empty if dropped)  |
+/// | `id`              | `BIGINT`        | never: the pair key       |
+/// | `prompt_hashes`   | `LIST<BIGINT>`  | never: tag hashes         |
+/// | `negative_hashes` | `LIST<BIGINT>`  | never                     |
+pub fn checked_fields() -> Fields {
+    Fields::from(vec![
+        Field::new("prompt_norm", DataType::Utf8, true),
+        Field::new("negative_norm", DataType::Utf8, true),
+        Field::new("prompt_tags", utf8_list_type(), true),
+        Field::new("tags", utf8_list_type(), true),
+        Field::new("reason", DataType::Utf8, true),
+        Field::new("flags", utf8_list_type(), true),
+        Field::new("id", DataType::Int64, true),
+        Field::new("prompt_hashes", int64_list_type(), true),
+        Field::new("negative_hashes", int64_list_type(), true),
+    ])
+}
+
+/// Builders of the [`checked_fields`] columns.
+struct CheckedBuilder {
+    prompt_norm: StringBuilder,
+    negative_norm: StringBuilder,
+    prompt_tags: ListBuilder<StringBuilder>,
+    tags: ListBuilder<StringBuilder>,
+    reason: StringBuilder,
+    flags: ListBuilder<StringBuilder>,
+    id: Int64Builder,
+    prompt_hashes: ListBuilder<Int64Builder>,
+    negative_hashes: ListBuilder<Int64Builder>,
+}
+
+impl CheckedBuilder {
+    fn new() -> Self {
+        Self {
+            prompt_norm: StringBuilder::new(),
+            negative_norm: StringBuilder::new(),
+            prompt_tags: ListBuilder::new(StringBuilder::new()),
+            tags: ListBuilder::new(StringBuilder::new()),
+            reason: StringBuilder::new(),
+            flags: ListBuilder::new(StringBuilder::new()),
+            id: Int64Builder::new(),
+            prompt_hashes: ListBuilder::new(Int64Builder::new()),
+            negative_hashes: ListBuilder::new(Int64Builder::new()),
+        }
+    }
+
+    /// Appends one row; `norm` and `tags` are `None` where the input text is NULL.
+    fn append_text(
+        norm_out: &mut StringBuilder,
+        tags_out: &mut ListBuilder<StringBuilder>,
+        norm: Option<&str>,
+        tags: &[&str],
+    ) {
+        norm_out.append_option(norm);
+        match norm {
+            Some(_) => {
+                tags.iter().for_each(|t| tags_out.values().append_value(t));
+                tags_out.append(true);
+            }
+            None => tags_out.append_null(),
+        }
+    }
+
+    fn finish(mut self) -> StructArray {
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(self.prompt_norm.finish()),
+            Arc::new(self.negative_norm.finish()),
+            Arc::new(self.prompt_tags.finish()),
+            Arc::new(self.tags.finish()),
+            Arc::new(self.reason.finish()),
+            Arc::new(self.flags.finish()),
+            Arc::new(self.id.finish()),
+            Arc::new(self.prompt_hashes.finish()),
+            Arc::new(self.negative_hashes.finish()),
+        ];
+        StructArray::new(checked_fields(), columns, None)
+    }
+}
+
+fn curate_row_udf(filters: Arc<Filters>, seed: u64) -> ScalarUDF {
     create_udf(
-        name,
-        vec![DataType::Utf8],
-        DataType::Utf8,
+        "curate_row",
+        vec![DataType::Utf8, DataType::Utf8, DataType::Utf8],
+        DataType::Struct(checked_fields()),
         Volatility::Immutable,
         Arc::new(move |args| {
             let arrays = arrays(args)?;
-            let out: StringArray = arrays[0]
-                .as_string::<i32>()
-                .iter()
-                .map(|s| s.map(f))
-                .collect();
-            Ok(ColumnarValue::Array(Arc::new(out)))
-        }),
-    )
-}
-
-fn tags_udf() -> ScalarUDF {
-    create_udf(
-        "tags",
-        vec![DataType::Utf8],
-        utf8_list_type(),
-        Volatility::Immutable,
-        Arc::new(|args| {
-            let arrays = arrays(args)?;
-            let texts = arrays[0].as_string::<i32>();
-            let mut out = ListBuilder::new(StringBuilder::new());
-            for text in texts.iter() {
-                match text {
-                    Some(text) => {
-                        canon::tags(text)
-                            .iter()
-                            .for_each(|t| out.values().append_value(t));
-                        out.append(true);
+            let [prompts, negatives, levels] = [0, 1, 2].map(|i| arrays[i].as_string::<i32>());
+            fn value(a: &StringArray, i: usize) -> Option<&str> {
+                a.is_valid(i).then(|| a.value(i))
+            }
+            let mut out = CheckedBuilder::new();
+            for i in 0..prompts.len() {
+                let prompt_norm = value(prompts, i).map(normalise);
+                let negative_norm = value(negatives, i).map(normalise);
+                let prompt_tags = prompt_norm.as_deref().map(canon::tags).unwrap_or_default();
+                let negative_tags = negative_norm
+                    .as_deref()
+                    .map(canon::tags)
+                    .unwrap_or_default();
+                let prompt_tags: Vec<&str> = prompt_tags.iter().map(String::as_str).collect();
+                let negative_tags: Vec<&str> = negative_tags.iter().map(String::as_str).collect();
+                let row = RowText {
+                    prompt: prompt_norm.as_deref().unwrap_or_default(),
+                    negative: negative_norm.as_deref().unwrap_or_default(),
+                    prompt_tags: &prompt_tags,
+                    negative_tags: &negative_tags,
+                    nsfw_level: value(levels, i),
+                };
+                let reason = filters.check(&row);
+                out.reason.append_option(reason.map(|r| r.as_str()));
+                if reason.is_none() {
+                    for flag in filters.flags(row.prompt, row.nsfw_level) {
+                        out.flags.values().append_value(flag);
                     }
-                    None => out.append_null(),
                 }
+                out.flags.append(true);
+                out.id
+                    .append_value(canon::pair_key(&prompt_tags, &negative_tags));
+                out.prompt_hashes
+                    .values()
+                    .append_slice(&tag_hashes(seed, &prompt_tags));
+                out.prompt_hashes.append(true);
+                out.negative_hashes
+                    .values()
+                    .append_slice(&tag_hashes(seed, &negative_tags));
+                out.negative_hashes.append(true);
+                CheckedBuilder::append_text(
+                    &mut out.prompt_norm,
+                    &mut out.prompt_tags,
+                    prompt_norm.as_deref(),
+                    &prompt_tags,
+                );
+                CheckedBuilder::append_text(
+                    &mut out.negative_norm,
+                    &mut out.tags,
+                    negative_norm.as_deref(),
+                    &negative_tags,
+                );
             }
             Ok(ColumnarValue::Array(Arc::new(out.finish())))
-        }),
-    )
-}
-
-fn reject_reason_udf(filters: Arc<Filters>) -> ScalarUDF {
-    create_udf(
-        "reject_reason",
-        vec![
-            DataType::Utf8,
-            DataType::Utf8,
-            utf8_list_type(),
-            utf8_list_type(),
-        ],
-        DataType::Utf8,
-        Volatility::Immutable,
-        Arc::new(move |args| {
-            let arrays = arrays(args)?;
-            let (p, n) = (arrays[0].as_string::<i32>(), arrays[1].as_string::<i32>());
-            let (pt, nt) = (arrays[2].as_list::<i32>(), arrays[3].as_list::<i32>());
-            fn text(a: &StringArray, i: usize) -> &str {
-                if a.is_valid(i) { a.value(i) } else { "" }
-            }
-            let out: StringArray = (0..p.len())
-                .map(|i| {
-                    let (prompt_tags, negative_tags) = (tag_row(pt, i), tag_row(nt, i));
-                    let row = RowText {
-                        prompt: text(p, i),
-                        negative: text(n, i),
-                        prompt_tags: &prompt_tags,
-                        negative_tags: &negative_tags,
-                    };
-                    filters.check(&row).map(|r| r.as_str())
-                })
-                .collect();
-            Ok(ColumnarValue::Array(Arc::new(out)))
-        }),
-    )
-}
-
-fn flags_udf(filters: Arc<Filters>) -> ScalarUDF {
-    create_udf(
-        "curate_flags",
-        vec![DataType::Utf8],
-        utf8_list_type(),
-        Volatility::Immutable,
-        Arc::new(move |args| {
-            let arrays = arrays(args)?;
-            let mut out = ListBuilder::new(StringBuilder::new());
-            for prompt in arrays[0].as_string::<i32>().iter() {
-                for flag in filters.flags(prompt.unwrap_or_default()) {
-                    out.values().append_value(flag);
-                }
-                out.append(true);
-            }
-            Ok(ColumnarValue::Array(Arc::new(out.finish())))
-        }),
-    )
-}
-
-fn pair_key_udf() -> ScalarUDF {
-    create_udf(
-        "pair_key",
-        vec![utf8_list_type(), utf8_list_type()],
-        DataType::Int64,
-        Volatility::Immutable,
-        Arc::new(|args| {
-            let arrays = arrays(args)?;
-            let (pt, nt) = (arrays[0].as_list::<i32>(), arrays[1].as_list::<i32>());
-            let out: Int64Array = (0..pt.len())
-                .map(|i| canon::pair_key(&tag_row(pt, i), &tag_row(nt, i)))
-                .collect();
-            Ok(ColumnarValue::Array(Arc::new(out)))
         }),
     )
 }
@@ -205,8 +241,8 @@ fn pair_key_udf() -> ScalarUDF {
 fn lsh_bands_udf(lsh: Arc<Lsh>) -> ScalarUDF {
     create_udf(
         "lsh_bands",
-        vec![utf8_list_type(), utf8_list_type()],
-        DataType::List(Arc::new(Field::new("item", DataType::Int64, true))),
+        vec![int64_list_type(), int64_list_type()],
+        int64_list_type(),
         Volatility::Immutable,
         Arc::new(move |args| {
             let arrays = arrays(args)?;
@@ -214,7 +250,7 @@ fn lsh_bands_udf(lsh: Arc<Lsh>) -> ScalarUDF {
             let mut out = ListBuilder::new(Int64Builder::new());
             for i in 0..pt.len() {
                 out.values()
-                    .append_slice(&lsh.band_keys(&tag_row(pt, i), &tag_row(nt, i)));
+                    .append_slice(&lsh.band_keys_of_hashes(hash_row(pt, i), hash_row(nt, i)));
                 out.append(true);
             }
             Ok(ColumnarValue::Array(Arc::new(out.finish())))
@@ -233,11 +269,7 @@ fn bucket_pairs_udf(max_bucket: usize) -> ScalarUDF {
     let item = Arc::new(Field::new_struct("item", pair_fields(), true));
     create_udf(
         "bucket_pairs",
-        vec![DataType::List(Arc::new(Field::new(
-            "item",
-            DataType::Int64,
-            true,
-        )))],
+        vec![int64_list_type()],
         DataType::List(Arc::clone(&item)),
         Volatility::Immutable,
         Arc::new(move |args| {
@@ -278,10 +310,10 @@ fn pair_similarity_udf() -> ScalarUDF {
     create_udf(
         "pair_similarity",
         vec![
-            utf8_list_type(),
-            utf8_list_type(),
-            utf8_list_type(),
-            utf8_list_type(),
+            int64_list_type(),
+            int64_list_type(),
+            int64_list_type(),
+            int64_list_type(),
         ],
         DataType::Float64,
         Volatility::Immutable,
@@ -290,11 +322,11 @@ fn pair_similarity_udf() -> ScalarUDF {
             let l: Vec<&ListArray> = arrays.iter().map(|a| a.as_list::<i32>()).collect();
             let out: Float64Array = (0..l[0].len())
                 .map(|i| {
-                    canon::pair_similarity(
-                        &tag_row(l[0], i),
-                        &tag_row(l[1], i),
-                        &tag_row(l[2], i),
-                        &tag_row(l[3], i),
+                    hashed_similarity(
+                        hash_row(l[0], i),
+                        hash_row(l[1], i),
+                        hash_row(l[2], i),
+                        hash_row(l[3], i),
                     )
                 })
                 .collect();
