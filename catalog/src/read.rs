@@ -1,9 +1,11 @@
 //! Reading tables: loading a version, scanning its rows, its schema and its history.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
+use chrono::{DateTime, Utc};
 use datafusion::catalog::TableProvider;
 use datafusion::prelude::SessionContext;
 use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
@@ -33,44 +35,20 @@ impl Catalog {
                 });
             }
             At::Version(v) => builder.with_version(v),
-            At::Timestamp(t) => {
-                let first = log::commit_record(name, &dir, versions[0])?.timestamp;
-                if t < first {
-                    return Err(CatalogError::NoVersionAtTime {
-                        table: name.into(),
-                        at: t.to_rfc3339(),
-                        detail: format!(
-                            "its first version was committed at {}",
-                            first.to_rfc3339()
-                        ),
-                    });
-                }
-                builder.with_timestamp(t)
-            }
+            At::Timestamp(t) => builder.with_version(version_at(name, &dir, &versions, t)?),
         };
-        builder.load().await.map_err(|e| match (at, e) {
-            (
-                At::Timestamp(t),
-                e @ (DeltaTableError::InvalidVersion(_) | DeltaTableError::Generic(_)),
-            ) => CatalogError::NoVersionAtTime {
-                table: name.into(),
-                at: t.to_rfc3339(),
-                detail: e.to_string(),
-            },
-            (
-                _,
-                e @ (DeltaTableError::InvalidJsonLog { .. }
-                | DeltaTableError::KernelError(_)
-                | DeltaTableError::Kernel { .. }
-                | DeltaTableError::MetadataError(_)
-                | DeltaTableError::NotATable(_)
-                | DeltaTableError::SerializeLogJson { .. }),
-            ) => CatalogError::DamagedLog {
+        builder.load().await.map_err(|e| match e {
+            e @ (DeltaTableError::InvalidJsonLog { .. }
+            | DeltaTableError::KernelError(_)
+            | DeltaTableError::Kernel { .. }
+            | DeltaTableError::MetadataError(_)
+            | DeltaTableError::NotATable(_)
+            | DeltaTableError::SerializeLogJson { .. }) => CatalogError::DamagedLog {
                 table: name.into(),
                 log_dir: dir.join("_delta_log"),
                 detail: e.to_string(),
             },
-            (_, e) => CatalogError::delta(name)(e),
+            e => CatalogError::delta(name)(e),
         })
     }
 
@@ -128,4 +106,21 @@ impl Catalog {
             .map(|v| log::commit_record(name, &dir, v))
             .collect()
     }
+}
+
+/// The newest version whose commit time (commitInfo `timestamp`, the time `history` shows) is at
+/// or before `t`. Delta's own time travel uses log-file modification times, which drift from the
+/// commit times and change when a catalog is copied; commit times travel with the data.
+fn version_at(name: &str, dir: &Path, versions: &[u64], t: DateTime<Utc>) -> Result<u64> {
+    for &v in versions.iter().rev() {
+        if log::commit_record(name, dir, v)?.timestamp <= t {
+            return Ok(v);
+        }
+    }
+    let first = log::commit_record(name, dir, versions[0])?.timestamp;
+    Err(CatalogError::NoVersionAtTime {
+        table: name.into(),
+        at: t.to_rfc3339(),
+        detail: format!("its first version was committed at {}", first.to_rfc3339()),
+    })
 }

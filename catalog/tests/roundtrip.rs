@@ -53,7 +53,7 @@ async fn time_travel_by_timestamp() {
     cat.append("pairs", vec![batch(0, 3)], Commit::new("t"))
         .await
         .unwrap();
-    // Delta resolves timestamps from log file modification times, at millisecond resolution.
+    // Commit times have millisecond resolution.
     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     let between = chrono::Utc::now();
     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
@@ -71,6 +71,52 @@ async fn time_travel_by_timestamp() {
     let before = chrono::DateTime::from_timestamp(0, 0).unwrap();
     let err = cat.read("pairs", At::Timestamp(before)).await.unwrap_err();
     assert!(matches!(err, CatalogError::NoVersionAtTime { .. }), "{err}");
+}
+
+/// A timestamp names the version `history` shows as committed at or before it, whatever the log
+/// files' modification times say (a copied catalog has new ones).
+#[tokio::test]
+async fn timestamps_resolve_by_the_commit_times_history_shows() {
+    let (_dir, cat) = catalog();
+    cat.create_table("pairs", schema()).await.unwrap();
+    for i in 0..3 {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        cat.append("pairs", vec![batch(i * 10, 1)], Commit::new("t"))
+            .await
+            .unwrap();
+    }
+    // As `cp -r` would: every log file modified now.
+    let log = cat.root().join("pairs/_delta_log");
+    let now = std::time::SystemTime::now();
+    for entry in std::fs::read_dir(&log).unwrap() {
+        let file = std::fs::File::options()
+            .append(true)
+            .open(entry.unwrap().path())
+            .unwrap();
+        file.set_modified(now).unwrap();
+    }
+    let history = cat.history("pairs").await.unwrap();
+    assert_eq!(history.len(), 4);
+    for (record, rows_then) in history.iter().zip([0usize, 1, 2, 3]) {
+        let at = At::Timestamp(record.timestamp);
+        let read = cat.read("pairs", at).await.unwrap();
+        assert_eq!(
+            rows(&read).len(),
+            rows_then,
+            "at {at} (version {})",
+            record.version
+        );
+        if record.version > 0 {
+            let just_before = record.timestamp - chrono::Duration::milliseconds(1);
+            let read = cat.read("pairs", At::Timestamp(just_before)).await.unwrap();
+            assert_eq!(
+                rows(&read).len(),
+                rows_then - 1,
+                "just before version {}",
+                record.version
+            );
+        }
+    }
 }
 
 #[tokio::test]

@@ -65,9 +65,8 @@ impl Fixture {
                 )
                 .await
                 .unwrap();
-            // Keep v1 and v2 well apart for time travel: Delta resolves a timestamp by commit
-            // file times, which trail the commit-info times `\history` shows by the write's length.
-            std::thread::sleep(std::time::Duration::from_millis(1100));
+            // Commit times have millisecond resolution: keep v1 and v2 apart for time travel.
+            std::thread::sleep(std::time::Duration::from_millis(30));
             let v2 = pairs(&[(3, "a fox", "", None)]);
             catalog
                 .append(

@@ -8,8 +8,8 @@ use crate::support::{Fixture, block_on};
 fn table_at_reads_versions_and_timestamps() {
     let fixture = Fixture::new();
     let history = block_on(fixture.catalog().history("pairs")).unwrap();
-    // A time halfway between commits 1 and 2 reads version 1.
-    let between = history[1].timestamp + (history[2].timestamp - history[1].timestamp) / 2;
+    // The millisecond before commit 2's time, as `\history` shows it, reads version 1.
+    let between = history[2].timestamp - chrono::Duration::milliseconds(1);
     let v1_time = between.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let script = format!(
         "SELECT count(*) AS n FROM pairs;\n\
