@@ -47,4 +47,4 @@ mod write;
 pub use catalog::Catalog;
 pub use commit::{At, Commit, CommitRecord, Input};
 pub use error::{CatalogError, Result};
-pub use register::{Registered, TABLE_AT_FUNCTION};
+pub use register::{Registered, TABLE_AT_FUNCTION, VersionedTable};

@@ -16,6 +16,12 @@ use crate::error::{CatalogError, Result};
 use crate::log;
 
 impl Catalog {
+    /// The version of `name` current at `t`: the newest committed at or before it.
+    pub fn version_at(&self, name: &str, t: DateTime<Utc>) -> Result<u64> {
+        let dir = self.existing_table_dir(name)?;
+        resolve_time(name, &dir, &log::versions(name, &dir)?, t)
+    }
+
     /// Loads table `name` at `at`, after checking its log for gaps.
     pub(crate) async fn load(&self, name: &str, at: At) -> Result<DeltaTable> {
         let dir = self.existing_table_dir(name)?;
@@ -35,7 +41,7 @@ impl Catalog {
                 });
             }
             At::Version(v) => builder.with_version(v),
-            At::Timestamp(t) => builder.with_version(version_at(name, &dir, &versions, t)?),
+            At::Timestamp(t) => builder.with_version(resolve_time(name, &dir, &versions, t)?),
         };
         builder.load().await.map_err(|e| match e {
             e @ (DeltaTableError::InvalidJsonLog { .. }
@@ -111,7 +117,7 @@ impl Catalog {
 /// The newest version whose commit time (commitInfo `timestamp`, the time `history` shows) is at
 /// or before `t`. Delta's own time travel uses log-file modification times, which drift from the
 /// commit times and change when a catalog is copied; commit times travel with the data.
-fn version_at(name: &str, dir: &Path, versions: &[u64], t: DateTime<Utc>) -> Result<u64> {
+fn resolve_time(name: &str, dir: &Path, versions: &[u64], t: DateTime<Utc>) -> Result<u64> {
     for &v in versions.iter().rev() {
         if log::commit_record(name, dir, v)?.timestamp <= t {
             return Ok(v);

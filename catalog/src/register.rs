@@ -117,17 +117,19 @@ impl TableFunctionImpl for TableAt {
                 existing.join(", ")
             );
         };
-        let at = match at {
-            ScalarValue::Int64(Some(v)) if *v >= 0 && (*v as u64) <= *latest => {
-                At::Version(*v as u64)
-            }
+        let version = match at {
+            ScalarValue::Int64(Some(v)) if *v >= 0 && (*v as u64) <= *latest => *v as u64,
             ScalarValue::Int64(Some(v)) => {
                 return plan_err!(
                     "table {name:?} has no version {v}; its versions are 0..={latest}"
                 );
             }
             ScalarValue::Utf8(Some(text)) => match DateTime::parse_from_rfc3339(text) {
-                Ok(t) => At::Timestamp(t.with_timezone(&Utc)),
+                // Resolved now, so the plan (and the lineage of a write) names the version.
+                Ok(t) => self
+                    .catalog
+                    .version_at(name, t.with_timezone(&Utc))
+                    .map_err(|e| DataFusionError::Plan(e.to_string()))?,
                 Err(e) => {
                     return plan_err!(
                         "table_at: {text:?} is not an RFC 3339 timestamp ({e}); {usage}"
@@ -139,19 +141,31 @@ impl TableFunctionImpl for TableAt {
         Ok(Arc::new(VersionedTable {
             catalog: self.catalog.clone(),
             name: name.clone(),
-            at,
+            version,
             schema: schema.clone(),
         }))
     }
 }
 
-/// One table at one version, loaded when scanned.
+/// One table at one version (what `table_at` returns), loaded when scanned.
 #[derive(Debug)]
-pub(crate) struct VersionedTable {
+pub struct VersionedTable {
     catalog: Catalog,
     name: String,
-    at: At,
+    version: u64,
     schema: SchemaRef,
+}
+
+impl VersionedTable {
+    /// The catalog table this reads.
+    pub fn table(&self) -> &str {
+        &self.name
+    }
+
+    /// The version this reads (a timestamp argument is resolved when the plan is built).
+    pub fn version(&self) -> u64 {
+        self.version
+    }
 }
 
 #[async_trait]
@@ -174,7 +188,7 @@ impl TableProvider for VersionedTable {
         let external = |e: crate::CatalogError| DataFusionError::External(Box::new(e));
         let table = self
             .catalog
-            .load(&self.name, self.at)
+            .load(&self.name, At::Version(self.version))
             .await
             .map_err(external)?;
         table

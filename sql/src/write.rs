@@ -13,12 +13,13 @@
 //! (or result) schema, so the shell only executes that input and hands the batches to the
 //! catalog, which records the statement and the versions of the tables it read (lineage).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use datafusion::common::TableReference;
 use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::datasource::source_as_provider;
 use datafusion::logical_expr::{DdlStatement, LogicalPlan, WriteOp, dml::InsertOp};
-use negopt_catalog::Commit;
+use negopt_catalog::{Commit, VersionedTable};
 
 /// What a planned statement would do to the catalog.
 #[derive(Debug)]
@@ -144,19 +145,25 @@ fn bare_name(name: &TableReference) -> Option<String> {
 }
 
 /// The commit for statement `sql`, whose input plan read `input`: the statement text as its
-/// parameter and every catalog table the plan scans, at the version the session registered.
+/// parameter and every catalog table version the plan scans (plain names at the version the
+/// session registered, `table_at` at the version it names).
 pub(crate) fn commit_for(
     sql: &str,
     input: &LogicalPlan,
     versions: &BTreeMap<String, u64>,
 ) -> Commit {
-    let mut read = BTreeMap::new();
+    let mut read = BTreeSet::new();
     // `apply_with_subqueries` also walks scalar subqueries (`WHERE x IN (SELECT ...)`).
     let _ = input.apply_with_subqueries(|node| {
-        if let LogicalPlan::TableScan(scan) = node
-            && let Some(version) = versions.get(scan.table_name.table())
-        {
-            read.insert(scan.table_name.table().to_string(), *version);
+        let LogicalPlan::TableScan(scan) = node else {
+            return Ok(TreeNodeRecursion::Continue);
+        };
+        let provider = source_as_provider(&scan.source)?;
+        let any: &dyn std::any::Any = provider.as_ref();
+        if let Some(older) = any.downcast_ref::<VersionedTable>() {
+            read.insert((older.table().to_string(), older.version()));
+        } else if let Some(version) = versions.get(scan.table_name.table()) {
+            read.insert((scan.table_name.table().to_string(), *version));
         }
         Ok(TreeNodeRecursion::Continue)
     });

@@ -105,6 +105,14 @@ fn write_mode_commits_create_table_as_and_insert_with_lineage() {
         }]
     );
     assert_eq!(commits[2].inputs, vec![]);
+    // `table_at` names the version it read.
+    assert_eq!(
+        commits[3].inputs,
+        vec![negopt_catalog::Input {
+            table: "pairs".into(),
+            version: 1
+        }]
+    );
     // A second CREATE of the same table fails; IF NOT EXISTS is a no-op.
     let run = fixture.run(
         &[
