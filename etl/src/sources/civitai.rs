@@ -8,8 +8,9 @@
 
 use serde_json::Value;
 
-use super::json_fields::{float, int, parse_body, text, text_or_empty, timestamp};
-use super::{Page, PairRecord, ParseError, Parsed, Request, RequestKind, Source};
+use super::cursor_feed::CursorFeed;
+use super::json_fields::{float, int, text, text_or_empty, timestamp};
+use super::{Page, PairRecord, ParseError, Parsed, Request, Source};
 
 /// Path of the images endpoint under the base URL.
 pub const PATH: &str = "/api/v1/images";
@@ -19,22 +20,20 @@ pub const QUERY: &str = "limit=200&sort=Newest&withMeta=true&flatMeta=true&brows
 /// The Civitai images API at a base URL.
 #[derive(Debug, Clone)]
 pub struct Civitai {
-    base: String,
+    feed: CursorFeed,
 }
 
 impl Civitai {
     /// Crawls `{base}/api/v1/images`.
     pub fn new(base: String) -> Civitai {
-        Civitai { base }
-    }
-
-    fn page_url(&self, cursor: Option<&str>) -> String {
-        let mut url = format!("{}{PATH}?{QUERY}", self.base);
-        if let Some(c) = cursor {
-            url.push_str("&cursor=");
-            url.extend(url::form_urlencoded::byte_serialize(c.as_bytes()));
+        Civitai {
+            feed: CursorFeed::new(
+                &base,
+                &format!("{PATH}?{QUERY}"),
+                "items",
+                "/metadata/nextCursor",
+            ),
         }
-        url
     }
 }
 
@@ -44,45 +43,20 @@ impl Source for Civitai {
     }
 
     fn seeds(&self) -> Vec<Request> {
-        vec![Request::new(
-            self.name(),
-            self.page_url(None),
-            RequestKind::Listing,
-        )]
+        vec![self.feed.seed(self.name())]
     }
 
     fn parse(&self, request: &Request, page: &Page) -> Result<Parsed, ParseError> {
-        let doc = parse_body(&page.url, &page.body)?;
-        let items =
-            doc.get("items")
-                .and_then(Value::as_array)
-                .ok_or_else(|| ParseError::Unexpected {
-                    url: page.url.clone(),
-                    message: "no `items` array".into(),
-                })?;
+        let feed = self.feed.read(request, page)?;
         let mut parsed = Parsed::default();
-        for item in items {
+        for item in &feed.items {
             match record(item) {
                 Some(r) => parsed.records.push(r),
                 None => parsed.drop_item("no prompt"),
             }
         }
-        if let Some(cursor) = doc.pointer("/metadata/nextCursor").and_then(cursor_text) {
-            parsed.next.push(Request::new(
-                &request.source,
-                self.page_url(Some(&cursor)),
-                RequestKind::Listing,
-            ));
-        }
+        parsed.next.extend(feed.next);
         Ok(parsed)
-    }
-}
-
-fn cursor_text(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
     }
 }
 

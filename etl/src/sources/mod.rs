@@ -13,6 +13,7 @@
 
 pub mod a1111;
 pub mod civitai;
+pub mod cursor_feed;
 pub mod gallery;
 pub mod image_text;
 pub mod import;

@@ -5,11 +5,9 @@
 //!
 //! The paper kept posts with at least one like: `min_likes` drops the rest, counted as
 //! `below min likes`.
-
-use serde_json::Value;
-
-use super::json_fields::{float, int, parse_body, text, text_or_empty, timestamp};
-use super::{Page, PairRecord, ParseError, Parsed, Request, RequestKind, Source};
+use super::cursor_feed::CursorFeed;
+use super::json_fields::{float, int, text, text_or_empty, timestamp};
+use super::{Page, PairRecord, ParseError, Parsed, Request, Source};
 
 /// The feed's path under the base URL.
 pub const PATH: &str = "/feed";
@@ -17,23 +15,17 @@ pub const PATH: &str = "/feed";
 /// A Playground-style feed at a base URL.
 #[derive(Debug, Clone)]
 pub struct Playground {
-    base: String,
+    feed: CursorFeed,
     min_likes: i64,
 }
 
 impl Playground {
     /// Crawls `{base}/feed`, keeping rows with at least `min_likes` likes.
     pub fn new(base: String, min_likes: i64) -> Playground {
-        Playground { base, min_likes }
-    }
-
-    fn page_url(&self, cursor: Option<&str>) -> String {
-        let mut url = format!("{}{PATH}?limit=200", self.base);
-        if let Some(c) = cursor {
-            url.push_str("&cursor=");
-            url.extend(url::form_urlencoded::byte_serialize(c.as_bytes()));
+        Playground {
+            feed: CursorFeed::new(&base, &format!("{PATH}?limit=200"), "data", "/next_cursor"),
+            min_likes,
         }
-        url
     }
 }
 
@@ -43,24 +35,13 @@ impl Source for Playground {
     }
 
     fn seeds(&self) -> Vec<Request> {
-        vec![Request::new(
-            self.name(),
-            self.page_url(None),
-            RequestKind::Listing,
-        )]
+        vec![self.feed.seed(self.name())]
     }
 
     fn parse(&self, request: &Request, page: &Page) -> Result<Parsed, ParseError> {
-        let doc = parse_body(&page.url, &page.body)?;
-        let rows =
-            doc.get("data")
-                .and_then(Value::as_array)
-                .ok_or_else(|| ParseError::Unexpected {
-                    url: page.url.clone(),
-                    message: "no `data` array".into(),
-                })?;
+        let feed = self.feed.read(request, page)?;
         let mut parsed = Parsed::default();
-        for row in rows {
+        for row in &feed.items {
             let likes = int(row, "likes");
             if likes.unwrap_or(0) < self.min_likes {
                 parsed.drop_item("below min likes");
@@ -88,13 +69,7 @@ impl Source for Playground {
                 nsfw_level: None,
             });
         }
-        if let Some(cursor) = text(&doc, "next_cursor") {
-            parsed.next.push(Request::new(
-                &request.source,
-                self.page_url(Some(&cursor)),
-                RequestKind::Listing,
-            ));
-        }
+        parsed.next.extend(feed.next);
         Ok(parsed)
     }
 }
