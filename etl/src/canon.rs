@@ -26,6 +26,7 @@
 //! assert_eq!(canon::jaccard(&a, &canon::tags("1girl")), 0.5);
 //! ```
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::sync::LazyLock;
 
@@ -46,28 +47,39 @@ fn is_emphasis(c: char) -> bool {
     matches!(c, '(' | ')' | '[' | ']' | '{' | '}' | '\\')
 }
 
-/// The text with extra-network tags and weights removed, still cased and unsplit.
-fn without_networks_and_weights(text: &str) -> String {
-    let spaced = ANGLE_TAG.replace_all(text, " ");
-    WEIGHT.replace_all(&spaced, "$1").into_owned()
+/// The text with extra-network tags and weights removed, still cased and unsplit (borrowed when
+/// there was nothing to remove).
+fn without_networks_and_weights(text: &str) -> Cow<'_, str> {
+    match ANGLE_TAG.replace_all(text, " ") {
+        Cow::Borrowed(text) => WEIGHT.replace_all(text, "$1"),
+        Cow::Owned(spaced) => Cow::Owned(WEIGHT.replace_all(&spaced, "$1").into_owned()),
+    }
+}
+
+/// The non-empty pieces of `text` between commas, emphasis characters deleted and whitespace
+/// collapsed to single spaces (one allocation a piece).
+fn pieces(text: &str) -> impl Iterator<Item = String> + '_ {
+    text.split(',').filter_map(|piece| {
+        let mut words = piece
+            .split(|c: char| c.is_whitespace() || is_emphasis(c))
+            .filter(|w| !w.is_empty());
+        let mut out = String::from(words.next()?);
+        for word in words {
+            out.push(' ');
+            out.push_str(word);
+        }
+        Some(out)
+    })
 }
 
 /// The canonical tags of `text`: sorted, unique, lowercase, without emphasis, weights or
 /// `<lora:...>` tags (see the module docs for the exact rules).
 pub fn tags(text: &str) -> Vec<String> {
-    let text = without_networks_and_weights(&text.to_lowercase());
-    let set: BTreeSet<String> = text
-        .split(',')
-        .map(|piece| {
-            piece
-                .split(|c: char| c.is_whitespace() || is_emphasis(c))
-                .filter(|w| !w.is_empty())
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
-        .filter(|tag| !tag.is_empty())
-        .collect();
-    set.into_iter().collect()
+    let lower = text.to_lowercase();
+    let mut tags: Vec<String> = pieces(&without_networks_and_weights(&lower)).collect();
+    tags.sort_unstable();
+    tags.dedup();
+    tags
 }
 
 /// `text` with A1111 emphasis, weights and `<lora:...>` tags removed, keeping case, order and
@@ -75,18 +87,14 @@ pub fn tags(text: &str) -> Vec<String> {
 /// This is the readable form a model trains on; [`tags`] is the form rows are compared by.
 pub fn strip_weights(text: &str) -> String {
     let text = without_networks_and_weights(text);
-    let pieces: Vec<String> = text
-        .split(',')
-        .map(|piece| {
-            piece
-                .split(|c: char| c.is_whitespace() || is_emphasis(c))
-                .filter(|w| !w.is_empty())
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
-        .filter(|piece| !piece.is_empty())
-        .collect();
-    pieces.join(", ")
+    let mut out = String::with_capacity(text.len());
+    for piece in pieces(&text) {
+        if !out.is_empty() {
+            out.push_str(", ");
+        }
+        out.push_str(&piece);
+    }
+    out
 }
 
 /// Jaccard similarity `|a ∩ b| / |a ∪ b|` of two tag sets, with `J(∅, ∅) = 1`.

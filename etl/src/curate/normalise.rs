@@ -15,9 +15,14 @@ use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfkc_quick};
 /// The normal form of `text` (see the module docs).
 pub fn normalise(text: &str) -> String {
     let unescaped = html_escape::decode_html_entities(text);
-    let nfkc: Cow<'_, str> = match is_nfkc_quick(unescaped.chars()) {
-        IsNormalized::Yes => unescaped,
-        _ => Cow::Owned(unescaped.nfkc().collect()),
+    // ASCII text (most prompts) is already in NFKC.
+    let nfkc: Cow<'_, str> = if unescaped.is_ascii() {
+        unescaped
+    } else {
+        match is_nfkc_quick(unescaped.chars()) {
+            IsNormalized::Yes => unescaped,
+            _ => Cow::Owned(unescaped.nfkc().collect()),
+        }
     };
     let mut out = String::with_capacity(nfkc.len());
     let mut pending_space = false;

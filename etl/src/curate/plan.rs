@@ -3,8 +3,9 @@
 //! (computed once, held in memory), under `--explain` they are views and only planned.
 //!
 //! ```text
-//! raw_pairs ─► curate_checked    row number, every input column, curate_row(...)'s fields:
-//!                                normal forms, tags, reason, flags, id, tag hashes  (stages 1–2)
+//! raw_pairs ─► curate_rows       every input column and r = curate_row(...), in parallel
+//!           ─► curate_checked    row number, every input column, r's fields: normal forms,
+//!                                tags, reason, flags, id, tag hashes                (stages 1–2)
 //!           ─► curate_exact      (row, id, hashes, rank keys) of rows with no reason, ranked
 //!                                within their id                                    (stage 3)
 //!           ─► curate_bands      one row per (id, LSH band key) of the exact survivors
@@ -15,6 +16,11 @@
 //!           ─► db / rejects      the wide columns joined back by row; split_of(cluster_id),
 //!                                kept rows; dropped rows with their reason           (5–6)
 //! ```
+//! `curate_rows` is materialised on its own, without the row number or the field extraction:
+//! a window over it would pull the UDF into one partition, and extracting fields in the same
+//! statement lets the optimizer inline `curate_row(...)` into every `get_field`, running it once a
+//! field. `curate_checked` then only renames columns (no copies) and numbers the rows.
+//!
 //! Only `curate_checked` holds the wide columns (texts, tags, metadata). The dedup and cluster
 //! stages carry the row number, the id, the tag hashes and the ranking keys, so their sorts,
 //! repartitions and joins move a few dozen bytes a row; the wide columns are joined back once
@@ -70,10 +76,14 @@ pub fn stages(config: &CurateConfig) -> Vec<Stage> {
         .collect();
     vec![
         stage(
+            "curate_rows",
+            format!("SELECT *, curate_row(prompt, negative_prompt, nsfw_level) AS r FROM {INPUT}"),
+            true,
+        ),
+        stage(
             "curate_checked",
             format!(
-                "SELECT ROW_NUMBER() OVER () AS row, * EXCLUDE (r), {checked} \
-                 FROM (SELECT *, curate_row(prompt, negative_prompt, nsfw_level) AS r FROM {INPUT})",
+                "SELECT ROW_NUMBER() OVER () AS row, * EXCLUDE (r), {checked} FROM curate_rows",
                 checked = checked_columns.join(", ")
             ),
             true,
