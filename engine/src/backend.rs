@@ -8,7 +8,7 @@
 //!   gradients returned by a `_backward` accumulate too where the residual stream needs it and
 //!   the doc says so, otherwise they overwrite.
 //! - Token ids and targets are host slices: they are tiny and the CUDA backend uploads them.
-//! - Ops validate shapes and return [`EngineError::Internal`] on a mismatch (callers own shapes).
+//! - Ops validate shapes and return [`EngineError::Internal`](crate::error::EngineError::Internal) on a mismatch (callers own shapes).
 //!
 //! The primitive set is small on purpose (STYLE §8): one strided batched `matmul` serves
 //! linear layers, attention scores and attention-weighted values, forward and backward.

@@ -65,10 +65,10 @@ struct TrainArgs {
     /// Training stage.
     #[arg(long, value_enum)]
     stage: Stage,
-    /// TOML config ([data], [model], [train], [optimizer]).
+    /// TOML config (`[data]`, `[model]`, `[train]`, `[optimizer]`).
     #[arg(long)]
     config: PathBuf,
-    /// Run directory (default: runs/<config file stem>).
+    /// Run directory (default: `runs/<config file stem>`).
     #[arg(long)]
     run_dir: Option<PathBuf>,
     /// Continue from the run directory's newest checkpoint.

@@ -4,14 +4,17 @@
 //! the checkpoint. Ids follow T5: `<pad>` 0, `</s>` 1, `<unk>` 2; every encoded sequence ends
 //! with `</s>`.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use tokenizers::models::TrainerWrapper;
 use tokenizers::models::unigram::{Unigram, UnigramTrainer};
 use tokenizers::normalizers::NormalizerWrapper;
 use tokenizers::normalizers::unicode::NFKC;
 use tokenizers::pre_tokenizers::metaspace::{Metaspace, PrependScheme};
-use tokenizers::{AddedToken, DecoderWrapper, PreTokenizerWrapper};
+use tokenizers::{
+    AddedToken, DecoderWrapper, NormalizedString, Normalizer, OffsetReferential, OffsetType,
+    PreTokenizedString, PreTokenizer, PreTokenizerWrapper,
+};
 
 use crate::error::{EngineError, Result};
 
@@ -42,6 +45,39 @@ fn tok_err(what: impl Into<String>) -> impl FnOnce(tokenizers::Error) -> EngineE
     move |e| EngineError::Tokenizer {
         what,
         message: e.to_string(),
+    }
+}
+
+/// Makes the scores of the trainer's fallback characters independent of hash order.
+///
+/// `UnigramTrainer::finalize` (tokenizers 0.23, `models/unigram/trainer.rs`) gives every
+/// character the text needs but EM pruned the score `min + k·1e-4`, k = 0, 1, … in the order
+/// of a randomly keyed hash set. Those characters are found by their scores (replaying that
+/// accumulation bit for bit) and the same scores are handed out again in character order.
+fn canonical_fallback_chars(pieces: &mut [(String, f64)]) {
+    const PENALTY_STEP: f64 = 0.0001;
+    let Some(min) = pieces.iter().map(|p| p.1).min_by(f64::total_cmp) else {
+        return;
+    };
+    let mut levels = Vec::with_capacity(pieces.len());
+    let mut penalty = 0.0;
+    for _ in 0..pieces.len() {
+        levels.push(min + penalty);
+        penalty += PENALTY_STEP;
+    }
+    let is_level = |s: f64| {
+        let k = ((s - min) / PENALTY_STEP).round();
+        k >= 0.0 && levels.get(k as usize) == Some(&s)
+    };
+    let fallback: Vec<usize> = (0..pieces.len())
+        .filter(|&i| pieces[i].0.chars().count() == 1 && is_level(pieces[i].1))
+        .collect();
+    let mut chars: Vec<String> = fallback.iter().map(|&i| pieces[i].0.clone()).collect();
+    let mut scores: Vec<f64> = fallback.iter().map(|&i| pieces[i].1).collect();
+    chars.sort();
+    scores.sort_by(f64::total_cmp);
+    for (&i, piece) in fallback.iter().zip(chars.into_iter().zip(scores)) {
+        pieces[i] = piece;
     }
 }
 
@@ -78,17 +114,30 @@ impl Tokenizer {
     }
 
     /// Trains a unigram tokenizer of `vocab_size` pieces on `texts` (NFKC, metaspace words).
+    ///
+    /// Bit-reproducible: the same texts (in any order, with any thread count) give the same
+    /// `tokenizer.json`. The `tokenizers` trainer alone is not: it walks hash maps with
+    /// per-process random keys and sums its E-step per thread. So words are counted here into a
+    /// sorted map, the EM runs on them on one thread, and the trained pieces get canonical
+    /// scores and ids (score descending, ties by piece).
     pub fn train(
-        texts: impl Iterator<Item = impl AsRef<str> + Send> + Send,
+        texts: impl Iterator<Item = impl AsRef<str>>,
         vocab_size: usize,
     ) -> Result<Tokenizer> {
-        let mut inner = tokenizers::Tokenizer::new(Unigram::default());
         let metaspace = Metaspace::new('▁', PrependScheme::Always, true);
-        inner
-            .with_normalizer(Some(NormalizerWrapper::from(NFKC)))
-            .map_err(tok_err("normalizer"))?;
-        inner.with_pre_tokenizer(Some(PreTokenizerWrapper::from(metaspace.clone())));
-        inner.with_decoder(Some(DecoderWrapper::from(metaspace)));
+        let mut words: BTreeMap<String, u32> = BTreeMap::new();
+        for text in texts {
+            let mut normalized = NormalizedString::from(text.as_ref());
+            NFKC.normalize(&mut normalized)
+                .map_err(tok_err("normalizing training text"))?;
+            let mut words_of = PreTokenizedString::from(normalized);
+            metaspace
+                .pre_tokenize(&mut words_of)
+                .map_err(tok_err("splitting training text"))?;
+            for (word, _, _) in words_of.get_splits(OffsetReferential::Original, OffsetType::Byte) {
+                *words.entry(word.to_owned()).or_default() += 1;
+            }
+        }
         let trainer = UnigramTrainer::builder()
             .show_progress(false)
             .vocab_size(vocab_size as u32)
@@ -101,10 +150,35 @@ impl Tokenizer {
             .unk_token(Some("<unk>".into()))
             .build()
             .map_err(|e| crate::internal_err!("unigram trainer: {e}"))?;
-        let mut trainer = TrainerWrapper::from(trainer);
-        inner
-            .train(&mut trainer, texts)
+        // One thread: the trainer cuts its E-step into `current_num_threads()` chunks and sums
+        // their floats, so another thread count would give other scores.
+        let one_thread = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .map_err(|e| crate::internal_err!("tokenizer training thread pool: {e}"))?;
+        let mut trained = Unigram::default();
+        let specials = one_thread
+            .install(|| trainer.do_train(words.into_iter().collect(), &mut trained))
             .map_err(tok_err(format!("training (vocab {vocab_size})")))?;
+        let mut pieces: Vec<(String, f64)> = trained.iter().map(|(p, s)| (p.clone(), *s)).collect();
+        if pieces.len() < SPECIALS.len() || pieces.iter().zip(SPECIALS).any(|((p, _), s)| p != s) {
+            return Err(crate::internal_err!(
+                "the unigram trainer did not put {SPECIALS:?} first"
+            ));
+        }
+        let learned = &mut pieces[SPECIALS.len()..];
+        canonical_fallback_chars(learned);
+        learned.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        let unk = SPECIALS.iter().position(|s| *s == "<unk>");
+        let model = Unigram::from(pieces, unk, trained.byte_fallback())
+            .map_err(tok_err("building the trained model"))?;
+        let mut inner = tokenizers::Tokenizer::new(model);
+        inner
+            .with_normalizer(Some(NormalizerWrapper::from(NFKC)))
+            .map_err(tok_err("normalizer"))?;
+        inner.with_pre_tokenizer(Some(PreTokenizerWrapper::from(metaspace.clone())));
+        inner.with_decoder(Some(DecoderWrapper::from(metaspace)));
+        let _ = inner.add_special_tokens(specials);
         Tokenizer::from_inner(inner, PathBuf::from("<trained>"))
     }
 
@@ -165,6 +239,49 @@ impl Tokenizer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Varied texts: many rare characters and words with tied counts, where hash-map order
+    /// and the thread count used to leak into piece ids and scores.
+    fn corpus() -> Vec<String> {
+        (0..300)
+            .map(|i| {
+                let rare = char::from_u32(0x3b1 + (i % 23)).unwrap();
+                format!(
+                    "{rare}word{} and tag{}, blurry{rare}, x{}y",
+                    i % 17,
+                    i % 29,
+                    i % 11
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn training_is_bit_reproducible() {
+        let dir = tempfile::tempdir().unwrap();
+        // Runs alternate between 1 and 3 threads, and feed the texts in another order.
+        let json = |n: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(1 + 2 * (n % 2))
+                .build()
+                .unwrap();
+            let mut texts = corpus();
+            texts.rotate_left(n * 37);
+            let tok = pool
+                .install(|| Tokenizer::train(texts.into_iter(), 150))
+                .unwrap();
+            let path = dir.path().join(format!("t{n}.json"));
+            tok.save(&path).unwrap();
+            std::fs::read(&path).unwrap()
+        };
+        let first = json(0);
+        for n in 1..4 {
+            assert!(
+                first == json(n),
+                "training run {n} wrote a different tokenizer.json"
+            );
+        }
+    }
 
     #[test]
     fn trains_round_trips_saves_and_checks_vocab() {

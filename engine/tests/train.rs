@@ -174,8 +174,7 @@ fn resume_after_kill_9_reproduces_the_uninterrupted_loss_curve() {
     let tmp = tempfile::tempdir().unwrap();
     let catalog_dir = tmp.path().join("npdb");
     let catalog = write_catalog(&catalog_dir);
-    // Tokenizer training is not bit-reproducible (hash-map order inside `tokenizers`), so both
-    // runs share one trained file, as the README's flow does.
+    // Both runs share one trained tokenizer file, as the README's flow does.
     let tokenizer = tmp.path().join("tokenizer.json");
     let out = engine(
         &catalog_dir,

@@ -3,7 +3,8 @@
 //! Files follow the Hugging Face modules: [`config`] (`T5Config`), [`params`] (state-dict
 //! names), [`position_bias`], [`attention`] (`T5Attention`), [`feed_forward`] (`T5LayerFF`),
 //! [`stack`] (`T5Stack`/`T5Block`), [`model`] (`T5ForConditionalGeneration`), [`weights`]
-//! (safetensors load/save), [`decode`] (KV-cache decoding step).
+//! (safetensors load/save), [`dropout_plan`] (reproducible dropout masks), [`linear`]. The
+//! KV-cache decoding step lives with the decoders in [`crate::generate`].
 
 pub mod attention;
 pub mod config;
