@@ -6,7 +6,8 @@
 //!
 //! Run: `cargo bench -p negopt-benches --bench curate` (set `CURATE_BENCH_ROWS` for a smaller run).
 //! `CURATE_BENCH_ONCE=1` skips criterion and times one pipeline run, stage by stage (for quick
-//! iteration and for profiling under `perf record`).
+//! iteration and for profiling under `perf record`); `CURATE_BENCH_CONFIG=file.toml` runs a
+//! curate config other than the default (e.g. other LSH bands).
 //! Target (issue 4): under 20 s and 4 GiB peak RSS on the 2-core machine.
 
 use std::collections::BTreeMap;
@@ -35,6 +36,14 @@ fn peak_rss_gib() -> Option<f64> {
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib / (1024.0 * 1024.0))
+}
+
+/// The default curate config, or the file `CURATE_BENCH_CONFIG` names.
+fn config() -> CurateConfig {
+    match std::env::var_os("CURATE_BENCH_CONFIG") {
+        Some(path) => CurateConfig::from_file(path.as_ref()).expect("CURATE_BENCH_CONFIG file"),
+        None => CurateConfig::default(),
+    }
 }
 
 fn threads() -> usize {
@@ -74,7 +83,7 @@ fn once() {
         .block_on(curate_batches(
             batches,
             raw_pairs_schema(),
-            &CurateConfig::default(),
+            &config(),
             threads(),
         ))
         .expect("curate runs");
@@ -99,7 +108,7 @@ fn bench_curate(c: &mut Criterion) {
     let threads = threads();
     let runtime = runtime();
     let batches = input(n);
-    let config = CurateConfig::default();
+    let config = config();
     let mut stage_times: BTreeMap<&'static str, Vec<Duration>> = BTreeMap::new();
     let mut group = c.benchmark_group(format!("cpu_curate_{n}_rows"));
     group

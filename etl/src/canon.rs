@@ -56,27 +56,33 @@ fn without_networks_and_weights(text: &str) -> Cow<'_, str> {
     }
 }
 
-/// The non-empty pieces of `text` between commas, emphasis characters deleted and whitespace
-/// collapsed to single spaces (one allocation a piece).
-fn pieces(text: &str) -> impl Iterator<Item = String> + '_ {
-    text.split(',').filter_map(|piece| {
-        let mut words = piece
-            .split(|c: char| c.is_whitespace() || is_emphasis(c))
-            .filter(|w| !w.is_empty());
-        let mut out = String::from(words.next()?);
-        for word in words {
+/// Appends `piece` to `out` with emphasis characters deleted and whitespace collapsed to single
+/// spaces; returns whether anything was appended.
+fn push_piece(piece: &str, out: &mut String) -> bool {
+    let start = out.len();
+    for word in piece
+        .split(|c: char| c.is_whitespace() || is_emphasis(c))
+        .filter(|w| !w.is_empty())
+    {
+        if out.len() > start {
             out.push(' ');
-            out.push_str(word);
         }
-        Some(out)
-    })
+        out.push_str(word);
+    }
+    out.len() > start
 }
 
 /// The canonical tags of `text`: sorted, unique, lowercase, without emphasis, weights or
 /// `<lora:...>` tags (see the module docs for the exact rules).
 pub fn tags(text: &str) -> Vec<String> {
     let lower = text.to_lowercase();
-    let mut tags: Vec<String> = pieces(&without_networks_and_weights(&lower)).collect();
+    let mut tags: Vec<String> = without_networks_and_weights(&lower)
+        .split(',')
+        .filter_map(|piece| {
+            let mut tag = String::new();
+            push_piece(piece, &mut tag).then_some(tag)
+        })
+        .collect();
     tags.sort_unstable();
     tags.dedup();
     tags
@@ -88,11 +94,14 @@ pub fn tags(text: &str) -> Vec<String> {
 pub fn strip_weights(text: &str) -> String {
     let text = without_networks_and_weights(text);
     let mut out = String::with_capacity(text.len());
-    for piece in pieces(&text) {
-        if !out.is_empty() {
+    for piece in text.split(',') {
+        let before = out.len();
+        if before > 0 {
             out.push_str(", ");
         }
-        out.push_str(&piece);
+        if !push_piece(piece, &mut out) {
+            out.truncate(before);
+        }
     }
     out
 }

@@ -23,7 +23,6 @@
 //! whitespace and apostrophes are not symbols.
 
 use std::borrow::Cow;
-use std::collections::HashSet;
 use std::sync::LazyLock;
 
 use regex::Regex;
@@ -100,7 +99,8 @@ static URL: LazyLock<Regex> =
 #[derive(Debug)]
 pub struct Filters {
     config: FilterConfig,
-    nsfw_words: HashSet<String>,
+    /// Sorted, for binary search (a few dozen words: cheaper than hashing every prompt word).
+    nsfw_words: Vec<String>,
     nsfw_phrases: Vec<Vec<String>>,
     nsfw_levels: Vec<String>,
     allowed: Vec<Lang>,
@@ -131,7 +131,12 @@ impl Filters {
             .collect();
         Self {
             config: config.clone(),
-            nsfw_words: words.into_iter().flatten().collect(),
+            nsfw_words: {
+                let mut words: Vec<String> = words.into_iter().flatten().collect();
+                words.sort_unstable();
+                words.dedup();
+                words
+            },
             nsfw_phrases: phrases,
             nsfw_levels: config.nsfw.levels.clone(),
             allowed,
@@ -218,15 +223,21 @@ impl Filters {
             return true;
         }
         if self.nsfw_phrases.is_empty() {
-            return words(prompt).any(|w| self.nsfw_words.contains(w.as_ref()));
+            return words(prompt).any(|w| self.is_nsfw_word(&w));
         }
         let words: Vec<Cow<'_, str>> = words(prompt).collect();
-        words.iter().any(|w| self.nsfw_words.contains(w.as_ref()))
+        words.iter().any(|w| self.is_nsfw_word(w))
             || self.nsfw_phrases.iter().any(|phrase| {
                 words
                     .windows(phrase.len())
                     .any(|window| window.iter().zip(phrase).all(|(w, p)| w.as_ref() == p))
             })
+    }
+
+    fn is_nsfw_word(&self, word: &str) -> bool {
+        self.nsfw_words
+            .binary_search_by(|w| w.as_str().cmp(word))
+            .is_ok()
     }
 
     /// Whether a field is in a script no allowed language uses, or the trigram model is sure
@@ -322,17 +333,21 @@ fn too_few_letters(text: &str, min: usize) -> bool {
 
 /// (pieces, pieces that repeat an earlier piece) of a `", "`-joined list, ignoring case.
 fn repeated_pieces(stripped: &str) -> (usize, usize) {
-    let mut seen = HashSet::new();
-    let mut pieces = 0;
-    for piece in stripped.split(", ").filter(|p| !p.is_empty()) {
-        pieces += 1;
-        seen.insert(if piece.chars().any(char::is_uppercase) {
-            Cow::Owned(piece.to_lowercase())
-        } else {
-            Cow::Borrowed(piece)
-        });
-    }
-    (pieces, pieces - seen.len())
+    let mut pieces: Vec<Cow<'_, str>> = stripped
+        .split(", ")
+        .filter(|p| !p.is_empty())
+        .map(|piece| {
+            if piece.chars().any(char::is_uppercase) {
+                Cow::Owned(piece.to_lowercase())
+            } else {
+                Cow::Borrowed(piece)
+            }
+        })
+        .collect();
+    let total = pieces.len();
+    pieces.sort_unstable();
+    pieces.dedup();
+    (total, total - pieces.len())
 }
 
 /// Share of characters that are symbols: not letters, whitespace, commas or apostrophes.

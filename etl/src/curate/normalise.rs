@@ -12,8 +12,11 @@ use std::borrow::Cow;
 
 use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfkc_quick};
 
-/// The normal form of `text` (see the module docs).
-pub fn normalise(text: &str) -> String {
+/// The normal form of `text` (see the module docs), borrowed when `text` already is one.
+pub fn normalise(text: &str) -> Cow<'_, str> {
+    if is_plain_normal(text) {
+        return Cow::Borrowed(text);
+    }
     let unescaped = html_escape::decode_html_entities(text);
     // ASCII text (most prompts) is already in NFKC.
     let nfkc: Cow<'_, str> = if unescaped.is_ascii() {
@@ -37,7 +40,27 @@ pub fn normalise(text: &str) -> String {
             out.push(c);
         }
     }
-    out
+    Cow::Owned(out)
+}
+
+/// Whether `text` is printable ASCII without `&`, single-spaced and trimmed: the common case,
+/// which every step leaves unchanged (no entity, already NFKC, no control or run of spaces).
+fn is_plain_normal(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    if bytes.first() == Some(&b' ') || bytes.last() == Some(&b' ') {
+        return false;
+    }
+    let mut previous_space = false;
+    bytes.iter().all(|&b| {
+        let space = b == b' ';
+        let ok = if space {
+            !previous_space
+        } else {
+            (0x21..0x7f).contains(&b) && b != b'&'
+        };
+        previous_space = space;
+        ok
+    })
 }
 
 /// Control characters (Unicode Cc) and the format characters that render as nothing.
@@ -87,6 +110,15 @@ mod tests {
     fn whitespace_collapses_and_trims() {
         assert_eq!(normalise("  lowres,\n\n\tblurry \r\n"), "lowres, blurry");
         assert_eq!(normalise(" \t\n "), "");
+    }
+
+    #[test]
+    fn plain_text_is_borrowed_and_anything_else_is_not() {
+        use std::borrow::Cow;
+        assert!(matches!(normalise("lowres, blurry"), Cow::Borrowed(_)));
+        for text in ["a  b", " a", "a ", "a\tb", "a &amp; b", "café", "a\u{7f}"] {
+            assert!(matches!(normalise(text), Cow::Owned(_)), "{text:?}");
+        }
     }
 
     #[test]

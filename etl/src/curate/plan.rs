@@ -9,7 +9,8 @@
 //!           ─► curate_exact      (row, id, hashes, rank keys) of rows with no reason, ranked
 //!                                within their id                                    (stage 3)
 //!           ─► curate_bands      one row per (id, LSH band key) of the exact survivors
-//!           ─► curate_candidates pairs sharing a bucket (bucket_pairs over array_agg)
+//!           ─► curate_candidates pairs sharing a bucket: the shared band keys first (a count,
+//!                                cheap), then bucket_pairs over array_agg of their rows only
 //!           ─► curate_edges      candidates with pair_similarity ≥ threshold
 //!           ─► curate_clusters   connected_components(edges) → (id, cluster_id)     (stage 4)
 //!           ─► curate_ranked     (row, id) with cluster id, size, rank, representative
@@ -102,14 +103,16 @@ pub fn stages(config: &CurateConfig) -> Vec<Stage> {
             "SELECT id, unnest(lsh_bands(prompt_hashes, negative_hashes)) AS band \
              FROM curate_exact WHERE exact_rank = 1"
                 .into(),
-            false,
+            true,
         ),
         stage(
             "curate_candidates",
             "SELECT DISTINCT get_field(p, 'a') AS a, get_field(p, 'b') AS b \
              FROM (SELECT unnest(pairs) AS p \
                    FROM (SELECT bucket_pairs(array_agg(id)) AS pairs FROM curate_bands \
-                         GROUP BY band HAVING count(*) > 1))"
+                         WHERE band IN (SELECT band FROM curate_bands \
+                                        GROUP BY band HAVING count(*) > 1) \
+                         GROUP BY band))"
                 .into(),
             true,
         ),

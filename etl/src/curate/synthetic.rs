@@ -16,10 +16,12 @@ use datafusion::arrow::array::{
     ArrayRef, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray,
     TimestampMicrosecondArray,
 };
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::arrow::datatypes::SchemaRef;
 use rand::rngs::StdRng;
 use rand::seq::{IndexedRandom, SliceRandom};
 use rand::{Rng, SeedableRng};
+
+use crate::crawl::output::PAIRS_SCHEMA;
 
 const ADJECTIVES: &[&str] = &[
     "red",
@@ -313,28 +315,9 @@ fn boilerplate(i: usize) -> Vec<String> {
         .collect()
 }
 
-/// The `raw_pairs` schema of the crawl (the columns the curate plan reads, and the rest).
+/// The `raw_pairs` schema: the crawl's own ([`crate::crawl::output::PAIRS_SCHEMA`]).
 pub fn raw_pairs_schema() -> SchemaRef {
-    let ts = || DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
-    Arc::new(Schema::new(vec![
-        Field::new("source", DataType::Utf8, false),
-        Field::new("item_id", DataType::Utf8, false),
-        Field::new("url", DataType::Utf8, false),
-        Field::new("prompt", DataType::Utf8, false),
-        Field::new("negative_prompt", DataType::Utf8, true),
-        Field::new("model", DataType::Utf8, true),
-        Field::new("sampler", DataType::Utf8, true),
-        Field::new("steps", DataType::Int64, true),
-        Field::new("cfg_scale", DataType::Float64, true),
-        Field::new("seed", DataType::Int64, true),
-        Field::new("width", DataType::Int32, true),
-        Field::new("height", DataType::Int32, true),
-        Field::new("likes", DataType::Int64, true),
-        Field::new("created_at", ts(), true),
-        Field::new("nsfw_level", DataType::Utf8, true),
-        Field::new("fetched_at", ts(), false),
-        Field::new("page_sha256", DataType::Utf8, false),
-    ]))
+    Arc::clone(&PAIRS_SCHEMA)
 }
 
 /// One raw pair to build a batch from; the other columns get fixed plausible values.

@@ -125,17 +125,24 @@ struct CheckedBuilder {
 }
 
 impl CheckedBuilder {
-    fn new() -> Self {
+    /// Builders sized for `rows` rows whose prompts and negatives have `prompt_bytes` and
+    /// `negative_bytes` bytes in all (normal forms and tags are about as long as the text), so
+    /// they are not regrown and copied as they fill.
+    fn with_capacity(rows: usize, prompt_bytes: usize, negative_bytes: usize) -> Self {
+        let tags = |bytes: usize| {
+            ListBuilder::with_capacity(StringBuilder::with_capacity(rows * 8, bytes), rows)
+        };
+        let hashes = || ListBuilder::with_capacity(Int64Builder::with_capacity(rows * 12), rows);
         Self {
-            prompt_norm: StringBuilder::new(),
-            negative_norm: StringBuilder::new(),
-            prompt_tags: ListBuilder::new(StringBuilder::new()),
-            tags: ListBuilder::new(StringBuilder::new()),
-            reason: StringBuilder::new(),
-            flags: ListBuilder::new(StringBuilder::new()),
-            id: Int64Builder::new(),
-            prompt_hashes: ListBuilder::new(Int64Builder::new()),
-            negative_hashes: ListBuilder::new(Int64Builder::new()),
+            prompt_norm: StringBuilder::with_capacity(rows, prompt_bytes),
+            negative_norm: StringBuilder::with_capacity(rows, negative_bytes),
+            prompt_tags: tags(prompt_bytes),
+            tags: tags(negative_bytes),
+            reason: StringBuilder::with_capacity(rows, rows),
+            flags: ListBuilder::with_capacity(StringBuilder::new(), rows),
+            id: Int64Builder::with_capacity(rows),
+            prompt_hashes: hashes(),
+            negative_hashes: hashes(),
         }
     }
 
@@ -184,7 +191,11 @@ fn curate_row_udf(filters: Arc<Filters>, seed: u64) -> ScalarUDF {
             fn value(a: &StringArray, i: usize) -> Option<&str> {
                 a.is_valid(i).then(|| a.value(i))
             }
-            let mut out = CheckedBuilder::new();
+            let mut out = CheckedBuilder::with_capacity(
+                prompts.len(),
+                prompts.value_data().len(),
+                negatives.value_data().len(),
+            );
             for i in 0..prompts.len() {
                 let prompt_norm = value(prompts, i).map(normalise);
                 let negative_norm = value(negatives, i).map(normalise);
