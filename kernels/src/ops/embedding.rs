@@ -75,7 +75,7 @@ impl TokenIds {
     }
 }
 
-/// CPU reference forward: out (N, C) = table[ids] with table (V, C).
+/// CPU reference forward: out (N, C) = `table[ids]` with table (V, C).
 pub fn embedding_forward_cpu(ids: &[u32], table: &[f32], c: usize) -> Vec<f32> {
     ids.iter()
         .flat_map(|&id| {
