@@ -36,7 +36,8 @@ pub const TEXT_COLUMNS: [&str; 2] = ["prompt", "negative_prompt"];
 /// Arrow batches of one split, in arrival order: each has the [`TEXT_COLUMNS`] and holds only
 /// that split's rows. A source error ends the stream with an `Err` item.
 pub struct BatchStream {
-    rx: Receiver<Result<RecordBatch>>,
+    /// `None` once dropped, which tells the scan thread to stop.
+    rx: Option<Receiver<Result<RecordBatch>>>,
     scan: Option<JoinHandle<()>>,
 }
 
@@ -53,7 +54,7 @@ impl BatchStream {
             .spawn(move || produce(&tx))
             .map_err(|e| crate::internal_err!("spawning the scan thread: {e}"))?;
         Ok(BatchStream {
-            rx,
+            rx: Some(rx),
             scan: Some(scan),
         })
     }
@@ -63,15 +64,14 @@ impl Iterator for BatchStream {
     type Item = Result<RecordBatch>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        self.rx.recv().ok()
+        self.rx.as_ref()?.recv().ok()
     }
 }
 
 impl Drop for BatchStream {
     fn drop(&mut self) {
         // Closing the channel makes the scan thread's next send fail, so it stops early.
-        let (_, closed) = sync_channel(0);
-        drop(std::mem::replace(&mut self.rx, closed));
+        drop(self.rx.take());
         if let Some(scan) = self.scan.take() {
             let _ = scan.join();
         }
