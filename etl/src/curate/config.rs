@@ -31,8 +31,8 @@
 //! [dedup]
 //! level = "cluster"               # "cluster": keep one per near-duplicate cluster; "all": keep all
 //! threshold = 0.8                 # min(J(prompt tags), J(negative tags)) for near duplicates
-//! bands = 12                      # LSH bands
-//! rows_per_band = 2               # MinHash values per field in a band (band = 2·r values)
+//! bands = 24                      # LSH bands
+//! rows_per_band = 4               # MinHash values per field in a band (band = 2·r values)
 //! max_bucket = 200                # larger LSH buckets: each row meets only its next 200 (by id)
 //! seed = 0                        # MinHash seed
 //!
@@ -212,8 +212,8 @@ impl Default for DedupConfig {
         Self {
             level: DedupLevel::Cluster,
             threshold: 0.8,
-            bands: 12,
-            rows_per_band: 2,
+            bands: 24,
+            rows_per_band: 4,
             max_bucket: 200,
             seed: 0,
         }
