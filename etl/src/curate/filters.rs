@@ -171,7 +171,7 @@ impl Filters {
         }
         if fields
             .iter()
-            .any(|f| f.len().div_ceil(2) > c.max_tokens && word_count(f) > c.max_tokens)
+            .any(|f| f.len().div_ceil(2) > c.max_tokens && canon::word_count(f) > c.max_tokens)
         {
             return Some(FilterReason::TooManyTokens);
         }
@@ -300,14 +300,6 @@ fn script_of(text: &str) -> Option<Script> {
     } else {
         whatlang::detect_script(text)
     }
-}
-
-/// Number of runs of letters and digits: the "tokens" of `max_tokens` (a model tokenizer gives
-/// about 1.3 tokens a word on English prompts).
-fn word_count(text: &str) -> usize {
-    text.split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .count()
 }
 
 /// Whether `text` has fewer than `min` letters outside URLs (counting stops at `min`).

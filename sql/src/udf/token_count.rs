@@ -54,9 +54,7 @@ impl Default for TokenCountFunc {
 
 /// The number of tokens in `text` (see the module docs for the rule).
 pub fn token_count(text: &str) -> i64 {
-    text.split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .count() as i64
+    negopt_etl::canon::word_count(text) as i64
 }
 
 impl ScalarUDFImpl for TokenCountFunc {
