@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use indicatif::ProgressBar;
+use negopt_benches::peak_rss_mib;
 use negopt_catalog::Catalog;
 use negopt_etl::crawl::fetcher::{FetchConfig, Fetcher, PrivateAddresses};
 use negopt_etl::crawl::output::{Revisit, Store};
@@ -28,14 +29,6 @@ fn items() -> u64 {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(100_000)
-}
-
-/// Peak resident set size of this process, from /proc (Linux), in MiB.
-fn peak_rss_mib() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib / 1024.0)
 }
 
 fn fetcher(server: &FixtureServer) -> Fetcher {

@@ -18,6 +18,7 @@ use criterion::{Criterion, criterion_group};
 use datafusion::arrow::array::RecordBatch;
 use datafusion::datasource::MemTable;
 use datafusion::prelude::{SessionConfig, SessionContext};
+use negopt_benches::peak_rss_mib;
 use negopt_etl::curate::config::CurateConfig;
 use negopt_etl::curate::curate_batches;
 use negopt_etl::curate::synthetic::{self, Mix, RawRow, raw_batch, raw_pairs_schema};
@@ -28,14 +29,6 @@ fn rows() -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000)
-}
-
-/// Peak resident set size of this process, from /proc (Linux), in GiB.
-fn peak_rss_gib() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib / (1024.0 * 1024.0))
 }
 
 /// The default curate config, or the file `CURATE_BENCH_CONFIG` names.
@@ -98,7 +91,7 @@ fn once() {
         let n = out.report.total("near_dedup", metric, "").unwrap_or(0.0);
         println!("  {metric:<18} {n:>10}");
     }
-    if let Some(gib) = peak_rss_gib() {
+    if let Some(gib) = peak_rss_mib().map(|mib| mib / 1024.0) {
         println!("peak RSS (VmHWM) {gib:.2} GiB");
     }
 }
@@ -161,7 +154,7 @@ fn bench_curate(c: &mut Criterion) {
             times[times.len() / 2].as_secs_f64()
         );
     }
-    if let Some(gib) = peak_rss_gib() {
+    if let Some(gib) = peak_rss_mib().map(|mib| mib / 1024.0) {
         println!("peak RSS (VmHWM) {gib:.2} GiB");
     }
 }

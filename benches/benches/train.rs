@@ -8,6 +8,7 @@
 //!     /tmp/hfvenv/bin/python engine/scripts/bench_train_torch.py --threads 2
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use negopt_benches::peak_rss_mib;
 use negopt_engine::device::Device;
 use negopt_engine::optim::{AdamW, AdamWConfig, grad_norm};
 use negopt_engine::t5::config::Config;
@@ -38,17 +39,6 @@ fn batch(vocab: usize) -> Seq2SeqBatch {
         decoder_input_ids: Seq2SeqBatch::shift_right(&labels, T, 0, 0),
         labels,
     }
-}
-
-fn peak_rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
-        .map_or(f64::NAN, |kib| kib / 1024.0)
 }
 
 fn train_step(c: &mut Criterion) {
@@ -92,7 +82,10 @@ fn train_step(c: &mut Criterion) {
                 }
             })
         });
-        eprintln!("train/{name}: peak RSS {:.0} MiB", peak_rss_mib());
+        eprintln!(
+            "train/{name}: peak RSS {:.0} MiB",
+            peak_rss_mib().unwrap_or(f64::NAN)
+        );
     }
     group.finish();
 }
