@@ -112,8 +112,7 @@ pub fn strip_weights(text: &str) -> String {
 /// repeats are accepted too and treated as the sets they denote.
 pub fn jaccard<S: AsRef<str>>(a: &[S], b: &[S]) -> f64 {
     if is_sorted_set(a) && is_sorted_set(b) {
-        let (inter, union) = sorted_overlap(a, b);
-        ratio(inter, union)
+        sorted_jaccard_by(a, b, |s| s.as_ref())
     } else {
         let a: BTreeSet<&str> = a.iter().map(AsRef::as_ref).collect();
         let b: BTreeSet<&str> = b.iter().map(AsRef::as_ref).collect();
@@ -154,11 +153,12 @@ fn is_sorted_set<S: AsRef<str>>(tags: &[S]) -> bool {
     tags.windows(2).all(|w| w[0].as_ref() < w[1].as_ref())
 }
 
-/// (|a ∩ b|, |a ∪ b|) of two strictly increasing sequences.
-fn sorted_overlap<S: AsRef<str>>(a: &[S], b: &[S]) -> (usize, usize) {
+/// Jaccard similarity of two strictly increasing sequences compared by `key`, with
+/// `J(∅, ∅) = 1`: one linear merge. Tag lists and tag-hash lists both use it.
+pub fn sorted_jaccard_by<T, K: Ord + ?Sized>(a: &[T], b: &[T], key: impl Fn(&T) -> &K) -> f64 {
     let (mut i, mut j, mut inter) = (0, 0, 0);
     while i < a.len() && j < b.len() {
-        match a[i].as_ref().cmp(b[j].as_ref()) {
+        match key(&a[i]).cmp(key(&b[j])) {
             std::cmp::Ordering::Less => i += 1,
             std::cmp::Ordering::Greater => j += 1,
             std::cmp::Ordering::Equal => {
@@ -168,7 +168,7 @@ fn sorted_overlap<S: AsRef<str>>(a: &[S], b: &[S]) -> (usize, usize) {
             }
         }
     }
-    (inter, a.len() + b.len() - inter)
+    ratio(inter, a.len() + b.len() - inter)
 }
 
 fn ratio(inter: usize, union: usize) -> f64 {

@@ -135,24 +135,7 @@ impl Lsh {
 
 /// Jaccard similarity of two sorted, unique hash lists, with `J(∅, ∅) = 1`.
 pub fn hashed_jaccard(a: &[i64], b: &[i64]) -> f64 {
-    let (mut i, mut j, mut inter) = (0, 0, 0);
-    while i < a.len() && j < b.len() {
-        match a[i].cmp(&b[j]) {
-            std::cmp::Ordering::Less => i += 1,
-            std::cmp::Ordering::Greater => j += 1,
-            std::cmp::Ordering::Equal => {
-                inter += 1;
-                i += 1;
-                j += 1;
-            }
-        }
-    }
-    let union = a.len() + b.len() - inter;
-    if union == 0 {
-        1.0
-    } else {
-        inter as f64 / union as f64
-    }
+    crate::canon::sorted_jaccard_by(a, b, |h| h)
 }
 
 /// Near-duplicate similarity of two rows from their tag hashes: `min(J(prompt), J(negative))`,
