@@ -60,8 +60,10 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--config", choices=list(CONFIGS), action="append",
+                    help="run only this config (repeatable); default: all")
     args = ap.parse_args()
-    for name in CONFIGS:
+    for name in args.config or CONFIGS:
         q = mp.get_context("spawn").Queue()
         p = mp.get_context("spawn").Process(target=run, args=(name, args.threads, args.steps, q))
         p.start()

@@ -2,6 +2,7 @@
 //! `p ← p·(1 − lr·wd);  m ← β1·m + (1−β1)·g;  v ← β2·v + (1−β2)·g²;`
 //! `p ← p − lr·m̂/(√v̂ + eps)` with `m̂ = m/(1−β1ᵗ)`, `v̂ = v/(1−β2ᵗ)`.
 
+use multiversion::multiversion;
 use rayon::prelude::*;
 
 use crate::backend::AdamWStep;
@@ -9,6 +10,7 @@ use crate::backend::AdamWStep;
 const CHUNK: usize = 1 << 14;
 
 /// One update of every element.
+#[multiversion(targets("x86_64+avx+avx2+fma"))]
 pub(super) fn adamw_step_cpu(
     p: &mut [f32],
     g: &[f32],

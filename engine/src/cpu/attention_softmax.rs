@@ -4,9 +4,11 @@
 //! `probs = softmax(q·kᵀ + bias + mask)` (transformers `T5Attention.forward`). Masked keys get
 //! probability exactly 0 rather than `exp(finfo.min)`, the same result in f32.
 
+use multiversion::multiversion;
 use rayon::prelude::*;
 
 use super::ensure;
+use super::exp::exp_f32;
 use crate::backend::Masking;
 use crate::error::Result;
 use crate::tensor::Tensor;
@@ -36,7 +38,20 @@ impl Dims {
     }
 }
 
+/// `bias` (Tq, Tk, NH) as (NH, Tq, Tk), so each score row adds a contiguous bias row.
+fn heads_first(bias: &[f32], d: Dims) -> Vec<f32> {
+    let Dims { nh, tq, tk, .. } = d;
+    let mut out = vec![0.0; bias.len()];
+    for (qk, heads) in bias.chunks_exact(nh).enumerate() {
+        for (h, &v) in heads.iter().enumerate() {
+            out[h * tq * tk + qk] = v;
+        }
+    }
+    out
+}
+
 /// Softmax over each row of `att` in place.
+#[multiversion(targets("x86_64+avx+avx2+fma"))]
 pub(super) fn attention_softmax_forward_cpu(
     att: &mut [f32],
     d: Dims,
@@ -45,35 +60,43 @@ pub(super) fn attention_softmax_forward_cpu(
     masking: Masking,
 ) {
     let Dims { nh, tq, tk, .. } = d;
-    att.par_chunks_mut(tk).enumerate().for_each(|(row, s)| {
-        let q = row % tq;
-        let h = (row / tq) % nh;
-        let b = row / (tq * nh);
-        let last = match masking {
-            Masking::Bidirectional => tk,
-            Masking::Causal => (q + 1 + tk).saturating_sub(tq).min(tk),
-        };
-        let visible = |k: usize| k < last && key_mask.is_none_or(|m| m[b * tk + k] != 0.0);
-        let mut max = f32::NEG_INFINITY;
-        for k in 0..tk {
+    let bias = bias.map(|b| heads_first(b, d));
+    let bias = bias.as_deref();
+    att.par_chunks_mut(tk)
+        .enumerate()
+        .for_each(move |(row, s)| {
+            let q = row % tq;
+            let h = (row / tq) % nh;
+            let b = row / (tq * nh);
             if let Some(bias) = bias {
-                s[k] += bias[(q * tk + k) * nh + h];
+                let bias = &bias[(h * tq + q) * tk..][..tk];
+                s.iter_mut().zip(bias).for_each(|(x, b)| *x += b);
             }
-            if visible(k) {
-                max = max.max(s[k]);
+            // Keys past the causal limit or padded get −∞, whose exponential is exactly 0.
+            let last = match masking {
+                Masking::Bidirectional => tk,
+                Masking::Causal => (q + 1 + tk).saturating_sub(tq).min(tk),
+            };
+            s[last..].fill(f32::NEG_INFINITY);
+            if let Some(mask) = key_mask {
+                let mask = &mask[b * tk..][..tk];
+                s.iter_mut()
+                    .zip(mask)
+                    .for_each(|(x, &m)| *x = if m != 0.0 { *x } else { f32::NEG_INFINITY });
             }
-        }
-        let mut sum = 0.0f32;
-        for (k, x) in s.iter_mut().enumerate() {
-            *x = if visible(k) { (*x - max).exp() } else { 0.0 };
-            sum += *x;
-        }
-        let inv = if sum > 0.0 { 1.0 / sum } else { 0.0 };
-        s.iter_mut().for_each(|x| *x *= inv);
-    });
+            let max = s.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+            if max == f32::NEG_INFINITY {
+                s.fill(0.0);
+                return;
+            }
+            s.iter_mut().for_each(|x| *x = exp_f32(*x - max));
+            let inv = 1.0 / s.iter().sum::<f32>();
+            s.iter_mut().for_each(|x| *x *= inv);
+        });
 }
 
 /// `ds_k = p_k·(dp_k − Σ_j p_j·dp_j)` in place; the batch sum of `ds` goes into `dbias`.
+#[multiversion(targets("x86_64+avx+avx2+fma"))]
 pub(super) fn attention_softmax_backward_cpu(
     datt: &mut [f32],
     probs: &[f32],

@@ -1,12 +1,14 @@
 //! Element-wise helpers of the op interface: residual adds, scaling, and the deterministic
 //! sum of squares used for global-norm gradient clipping.
 
+use multiversion::multiversion;
 use rayon::prelude::*;
 
 /// Elements per parallel task: large enough to amortise the hand-off.
 const CHUNK: usize = 1 << 15;
 
 /// `a += b`.
+#[multiversion(targets("x86_64+avx+avx2+fma"))]
 pub(super) fn add_assign_cpu(a: &mut [f32], b: &[f32]) {
     a.par_chunks_mut(CHUNK)
         .zip(b.par_chunks(CHUNK))
@@ -14,6 +16,7 @@ pub(super) fn add_assign_cpu(a: &mut [f32], b: &[f32]) {
 }
 
 /// `t *= s`.
+#[multiversion(targets("x86_64+avx+avx2+fma"))]
 pub(super) fn scale_cpu(t: &mut [f32], s: f32) {
     t.par_chunks_mut(CHUNK)
         .for_each(|t| t.iter_mut().for_each(|x| *x *= s));

@@ -2,6 +2,11 @@
 //! and heads. It is the reference every other backend is checked against, so each op file
 //! holds plain, readable loops with `_cpu` names (STYLE §2), parallel only over independent
 //! outputs so results do not depend on the thread count.
+//!
+//! The build targets baseline x86-64, whose SSE2 leaves element-wise loops at most 4 lanes
+//! wide; the element-wise ops are therefore compiled twice (`multiversion`) and run their
+//! AVX2 + FMA copy where the CPU has it. Results do not depend on the copy: the loops use no
+//! fused multiply-adds and reduce in a fixed order.
 
 mod adamw;
 mod attention_softmax;
@@ -9,11 +14,10 @@ mod cross_entropy;
 mod dropout;
 mod elementwise;
 mod embedding;
+mod exp;
 mod gated_gelu;
 mod matmul;
 mod rmsnorm;
-
-pub use dropout::dropout_keep;
 
 use crate::backend::{Accumulate, AdamWStep, Backend, GemmShape, Masking, MatView};
 use crate::error::{EngineError, Result};

@@ -2,9 +2,11 @@
 //! `variance = hidden.pow(2).mean(-1); hidden * rsqrt(variance + eps) * weight`
 //! (transformers `modeling_t5.py`, `T5LayerNorm.forward`).
 
+use multiversion::multiversion;
 use rayon::prelude::*;
 
 /// out (N, C), rstd (N), inp (N, C), weight (C).
+#[multiversion(targets("x86_64+avx+avx2+fma"))]
 pub(super) fn rmsnorm_forward_cpu(
     out: &mut [f32],
     rstd: &mut [f32],
@@ -27,6 +29,7 @@ pub(super) fn rmsnorm_forward_cpu(
 
 /// With `y = x·r·w`, `r = (mean(x²)+eps)^-½`:
 /// `dx_i = r·w_i·dy_i − x_i·r³/C · Σ_j dy_j·w_j·x_j`, `dw_i = Σ_rows dy_i·x_i·r`.
+#[multiversion(targets("x86_64+avx+avx2+fma"))]
 pub(super) fn rmsnorm_backward_cpu(
     dinp: &mut [f32],
     dweight: &mut [f32],
