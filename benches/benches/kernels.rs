@@ -28,6 +28,7 @@ use negopt_kernels::ops::attention::{
 use negopt_kernels::ops::attention_softmax::{ScoreShape, attention_softmax_forward};
 use negopt_kernels::ops::cast::cast_f32_to_bf16;
 use negopt_kernels::ops::cross_entropy::cross_entropy_forward;
+use negopt_kernels::ops::dropout::dropout_forward;
 use negopt_kernels::ops::embedding::{TokenIds, embedding_forward};
 use negopt_kernels::ops::gated_gelu::{gated_gelu_backward, gated_gelu_forward};
 use negopt_kernels::ops::gemm::{GemmShape, GemmVariant, Layout, gemm_forward_variant};
@@ -661,6 +662,14 @@ fn bench_memory_bound(c: &mut Criterion, t: &mut Timer<'_>) {
         "f32_to_bf16_67108864/v1",
         Work::Bytes((6 * p) as f64),
         &mut || cast_f32_to_bf16(gpu, &mut param.as_view_mut(), &master.as_view()).expect("cast"),
+    );
+    // Dropout in place over the same 64M bf16 values: reads and writes 2 B each.
+    t.case(
+        c,
+        "cuda_bf16_dropout",
+        "p0.1_67108864/v1",
+        Work::Bytes((4 * p) as f64),
+        &mut || dropout_forward(gpu, &mut param.as_view_mut(), 0.1, 7).expect("dropout"),
     );
 }
 

@@ -31,11 +31,13 @@ pub enum Family {
     GlobalNorm,
     /// `cast.cu`: fp32 ⇄ bf16.
     Cast,
+    /// `dropout.cu`: inverted dropout with a counter-based mask.
+    Dropout,
 }
 
 impl Family {
     /// Every family.
-    pub const ALL: [Family; 10] = [
+    pub const ALL: [Family; 11] = [
         Family::Gemm,
         Family::Attention,
         Family::AttentionSoftmax,
@@ -46,6 +48,7 @@ impl Family {
         Family::Adamw,
         Family::GlobalNorm,
         Family::Cast,
+        Family::Dropout,
     ];
 
     /// The file stem, also the NVRTC program name.
@@ -61,6 +64,7 @@ impl Family {
             Family::Adamw => "adamw",
             Family::GlobalNorm => "global_norm",
             Family::Cast => "cast",
+            Family::Dropout => "dropout",
         }
     }
 
@@ -77,6 +81,7 @@ impl Family {
             Family::Adamw => include_str!("../cu/adamw.cu"),
             Family::GlobalNorm => include_str!("../cu/global_norm.cu"),
             Family::Cast => include_str!("../cu/cast.cu"),
+            Family::Dropout => include_str!("../cu/dropout.cu"),
         }
     }
 
@@ -128,6 +133,7 @@ impl Family {
                 ("cast_f32", Forward, 1, Bf16),
                 ("cast_bf16", Forward, 1, F32),
             ],
+            Family::Dropout => vec![("dropout", Forward, 1, F32), ("dropout", Forward, 1, Bf16)],
         };
         names
             .into_iter()

@@ -6,6 +6,7 @@ pub mod attention;
 pub mod attention_softmax;
 pub mod cast;
 pub mod cross_entropy;
+pub mod dropout;
 pub mod embedding;
 pub mod gated_gelu;
 pub mod gemm;
