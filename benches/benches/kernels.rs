@@ -603,6 +603,7 @@ fn bench_memory_bound(c: &mut Criterion, t: &mut Timer<'_>) {
                 Some((&mut dlogits.as_view_mut(), 1.0 / tokens as f32)),
                 &logits.as_view(),
                 &targets,
+                0.1,
             )
             .expect("cross entropy")
         },
