@@ -163,6 +163,15 @@ fn engine(catalog: &Path, args: &[&str]) -> Command {
     cmd
 }
 
+/// `engine train --stage sft --quiet --config CONFIG --run-dir RUN_DIR` plus `extra` flags.
+fn train_sft(catalog: &Path, config: &str, run_dir: &Path, extra: &[&str]) -> Command {
+    let mut cmd = engine(catalog, &["train", "--stage", "sft", "--quiet"]);
+    cmd.args(extra)
+        .args(["--config", config, "--run-dir"])
+        .arg(run_dir);
+    cmd
+}
+
 fn train_losses(run_dir: &Path) -> Vec<(u64, f64)> {
     MetricLog::open(run_dir, u64::MAX)
         .unwrap()
@@ -206,39 +215,11 @@ fn resume_after_kill_9_reproduces_the_uninterrupted_loss_curve() {
     let cfg = config.to_str().unwrap();
 
     let whole = tmp.path().join("whole");
-    let status = engine(
-        &catalog_dir,
-        &[
-            "train",
-            "--stage",
-            "sft",
-            "--quiet",
-            "--config",
-            cfg,
-            "--run-dir",
-            whole.to_str().unwrap(),
-        ],
-    )
-    .status()
-    .unwrap();
+    let status = train_sft(&catalog_dir, cfg, &whole, &[]).status().unwrap();
     assert!(status.success());
 
     let killed = tmp.path().join("killed");
-    let mut child = engine(
-        &catalog_dir,
-        &[
-            "train",
-            "--stage",
-            "sft",
-            "--quiet",
-            "--config",
-            cfg,
-            "--run-dir",
-            killed.to_str().unwrap(),
-        ],
-    )
-    .spawn()
-    .unwrap();
+    let mut child = train_sft(&catalog_dir, cfg, &killed, &[]).spawn().unwrap();
     let first = killed.join("checkpoints/step-000004");
     let deadline = Instant::now() + Duration::from_secs(300);
     while !first.exists() && Instant::now() < deadline {
@@ -250,44 +231,16 @@ fn resume_after_kill_9_reproduces_the_uninterrupted_loss_curve() {
         st.code().is_none(),
         "the run was killed mid-way, not finished ({st})"
     );
-    let status = engine(
-        &catalog_dir,
-        &[
-            "train",
-            "--stage",
-            "sft",
-            "--quiet",
-            "--resume",
-            "--config",
-            cfg,
-            "--run-dir",
-            killed.to_str().unwrap(),
-        ],
-    )
-    .status()
-    .unwrap();
+    let status = train_sft(&catalog_dir, cfg, &killed, &["--resume"])
+        .status()
+        .unwrap();
     assert!(status.success());
 
     // `--seed` overrides the config's seed, and a resume with another seed than the run's is
     // refused (it would not continue the same run).
-    let out = engine(
-        &catalog_dir,
-        &[
-            "train",
-            "--stage",
-            "sft",
-            "--quiet",
-            "--resume",
-            "--seed",
-            "6",
-            "--config",
-            cfg,
-            "--run-dir",
-            killed.to_str().unwrap(),
-        ],
-    )
-    .output()
-    .unwrap();
+    let out = train_sft(&catalog_dir, cfg, &killed, &["--resume", "--seed", "6"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
