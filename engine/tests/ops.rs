@@ -5,7 +5,7 @@
 use negopt_engine::backend::{Accumulate, AdamWStep, Backend, GemmShape, Masking, MatView};
 use negopt_engine::device::Device;
 
-use crate::support::{Rng, check_grad, weighted_sum};
+use crate::support::{Rng, check_grad, check_op_grad, weighted_sum};
 
 macro_rules! on_every_device {
     ($($name:ident),* $(,)?) => {
@@ -280,25 +280,17 @@ fn attention_softmax_masks_and_backward(be: &dyn Backend) {
         be.attention_softmax_backward(&mut datt, &probs, Some(&mut dbias))
             .unwrap();
         let loss = |s: &[f32], bias: &[f32]| weighted_sum(&be.download(&run(s, bias)).unwrap(), &w);
-        check_grad(
+        check_op_grad(
             "softmax dscores",
             &scores,
             &be.download(&datt).unwrap(),
             |s| loss(s, &bias),
-            1e-2,
-            1e-3,
-            1e-2,
-            usize::MAX,
         );
-        check_grad(
+        check_op_grad(
             "softmax dbias",
             &bias,
             &be.download(&dbias).unwrap(),
             |bias| loss(&scores, bias),
-            1e-2,
-            1e-3,
-            1e-2,
-            usize::MAX,
         );
     }
 }
@@ -351,26 +343,8 @@ fn gated_gelu_values_and_backward(be: &dyn Backend) {
         &be.upload(&[n], &l).unwrap(),
     )
     .unwrap();
-    check_grad(
-        "gelu dgate",
-        &g,
-        &be.download(&dg).unwrap(),
-        |g| run(g, &l),
-        1e-2,
-        1e-3,
-        1e-2,
-        usize::MAX,
-    );
-    check_grad(
-        "gelu dlin",
-        &l,
-        &be.download(&dl).unwrap(),
-        |l| run(&g, l),
-        1e-2,
-        1e-3,
-        1e-2,
-        usize::MAX,
-    );
+    check_op_grad("gelu dgate", &g, &be.download(&dg).unwrap(), |g| run(g, &l));
+    check_op_grad("gelu dlin", &l, &be.download(&dl).unwrap(), |l| run(&g, l));
 }
 
 fn dropout_is_a_reproducible_inverted_mask(be: &dyn Backend) {

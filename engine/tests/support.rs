@@ -74,3 +74,9 @@ pub fn check_grad(
         &bad[..bad.len().min(5)]
     );
 }
+
+/// [`check_grad`] as the single-op tests use it: central differences with step 1e-2, every
+/// entry, within 1e-3 + 1e-2·|finite difference| (f32 ops on values of order 1).
+pub fn check_op_grad(name: &str, x: &[f32], analytic: &[f32], loss: impl FnMut(&[f32]) -> f64) {
+    check_grad(name, x, analytic, loss, 1e-2, 1e-3, 1e-2, usize::MAX);
+}
