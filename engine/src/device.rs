@@ -1,7 +1,9 @@
 //! Where tensors live and ops run: `cpu`, `cuda`, or `auto` (CUDA when present, else CPU).
 //!
-//! The CUDA arm belongs to the kernels crate (`negopt-kernels`); until its backend is wired to
-//! the op interface, choosing it returns [`EngineError::DeviceUnavailable`] with a clear reason.
+//! The CUDA arm belongs to the kernels crate (`negopt-kernels`). Choosing it probes the GPU
+//! (driver, device, NVRTC) and reports what it found; until the kernels' backend is wired to
+//! the op interface, `cuda` returns [`EngineError::DeviceUnavailable`] with that finding, and
+//! `auto` runs on the CPU and logs why.
 
 use std::fmt;
 use std::str::FromStr;
@@ -15,7 +17,7 @@ use crate::error::{EngineError, Result};
 pub enum Device {
     /// The CPU backend (f32, `gemm` + rayon threads).
     Cpu,
-    /// The CUDA backend (not wired yet).
+    /// The CUDA backend (probed; not wired yet).
     Cuda,
     /// CUDA when available, otherwise CPU.
     #[default]
@@ -50,18 +52,31 @@ impl fmt::Display for Device {
 
 impl Device {
     /// The backend that runs ops for this device.
-    ///
-    /// `Auto` falls back to the CPU because no CUDA backend is wired yet.
     pub fn backend(self) -> Result<Box<dyn Backend>> {
         match self {
-            Device::Cpu | Device::Auto => Ok(Box::new(CpuBackend::new())),
+            Device::Cpu => Ok(Box::new(CpuBackend::new())),
+            Device::Auto => {
+                tracing::info!(reason = %cuda_finding(), "running on the CPU");
+                Ok(Box::new(CpuBackend::new()))
+            }
             Device::Cuda => Err(EngineError::DeviceUnavailable {
                 device: "cuda".into(),
-                reason: "the CUDA backend of the op interface is not wired into the engine yet\n\
-                         help: use --device cpu (or auto)"
-                    .into(),
+                reason: format!("{}\nhelp: use --device cpu (or auto)", cuda_finding()),
             }),
         }
+    }
+}
+
+/// What probing GPU 0 found, as the reason the CUDA backend cannot run here.
+fn cuda_finding() -> String {
+    match negopt_kernels::Gpu::new(0) {
+        Ok(gpu) => format!(
+            "found {} ({}), but the CUDA backend of the op interface is not wired into the \
+             engine yet",
+            gpu.name(),
+            gpu.arch()
+        ),
+        Err(e) => format!("no usable GPU: {e}"),
     }
 }
 
@@ -82,6 +97,12 @@ mod tests {
         let err = Device::Cuda.backend().err().unwrap().to_string();
         assert!(
             err.contains("cuda") && err.contains("--device cpu"),
+            "{err}"
+        );
+        // The reason is what probing the GPU found: no driver/device/NVRTC, or a GPU that the
+        // unwired backend cannot use yet.
+        assert!(
+            err.contains("no usable GPU: ") || err.contains("not wired into the engine"),
             "{err}"
         );
         assert_eq!(Device::Auto.backend().unwrap().name(), "cpu");
