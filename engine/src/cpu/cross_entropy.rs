@@ -77,10 +77,8 @@ pub(super) fn cross_entropy_forward_cpu(
             if y < 0 {
                 return 0.0;
             }
-            {
-                let mean = lane_sum(x, |a| a) / v as f32;
-                logsumexp(x) - (1.0 - eps) * x[y as usize] - eps * mean
-            }
+            let mean = lane_sum(x, |a| a) / v as f32;
+            logsumexp(x) - (1.0 - eps) * x[y as usize] - eps * mean
         })
         .collect()
 }
@@ -104,13 +102,11 @@ pub(super) fn cross_entropy_backward_cpu(
                 d.fill(0.0);
                 return;
             }
-            {
-                let lse = logsumexp(x);
-                let smooth = scale * eps / v as f32;
-                for (d, &a) in d.iter_mut().zip(x) {
-                    *d = scale * exp_f32(a - lse) - smooth;
-                }
-                d[y as usize] -= scale * (1.0 - eps);
+            let lse = logsumexp(x);
+            let smooth = scale * eps / v as f32;
+            for (d, &a) in d.iter_mut().zip(x) {
+                *d = scale * exp_f32(a - lse) - smooth;
             }
+            d[y as usize] -= scale * (1.0 - eps);
         });
 }
