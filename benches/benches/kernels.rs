@@ -29,6 +29,7 @@ use negopt_kernels::ops::attention_softmax::{ScoreShape, attention_softmax_forwa
 use negopt_kernels::ops::cast::cast_f32_to_bf16;
 use negopt_kernels::ops::cross_entropy::cross_entropy_forward;
 use negopt_kernels::ops::dropout::dropout_forward;
+use negopt_kernels::ops::elementwise::scale_add;
 use negopt_kernels::ops::embedding::{TokenIds, embedding_forward};
 use negopt_kernels::ops::gated_gelu::{gated_gelu_backward, gated_gelu_forward};
 use negopt_kernels::ops::gemm::{GemmShape, GemmVariant, Layout, gemm_forward_variant};
@@ -671,6 +672,17 @@ fn bench_memory_bound(c: &mut Criterion, t: &mut Timer<'_>) {
         "p0.1_67108864/v1",
         Work::Bytes((4 * p) as f64),
         &mut || dropout_forward(gpu, &mut param.as_view_mut(), 0.1, 7).expect("dropout"),
+    );
+    // The residual add, a = a + b over 64M fp32 values: reads 8 B and writes 4 B each.
+    t.case(
+        c,
+        "cuda_f32_scale_add",
+        "residual_add_67108864/v1",
+        Work::Bytes((12 * p) as f64),
+        &mut || {
+            scale_add(gpu, &mut master.as_view_mut(), Some(&grad.as_view()), 1.0)
+                .expect("scale_add")
+        },
     );
 }
 

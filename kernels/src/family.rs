@@ -33,11 +33,13 @@ pub enum Family {
     Cast,
     /// `dropout.cu`: inverted dropout with a counter-based mask.
     Dropout,
+    /// `elementwise.cu`: `a = alpha·a + b` (residual add, gradient scaling).
+    Elementwise,
 }
 
 impl Family {
     /// Every family.
-    pub const ALL: [Family; 11] = [
+    pub const ALL: [Family; 12] = [
         Family::Gemm,
         Family::Attention,
         Family::AttentionSoftmax,
@@ -49,6 +51,7 @@ impl Family {
         Family::GlobalNorm,
         Family::Cast,
         Family::Dropout,
+        Family::Elementwise,
     ];
 
     /// The file stem, also the NVRTC program name.
@@ -65,6 +68,7 @@ impl Family {
             Family::GlobalNorm => "global_norm",
             Family::Cast => "cast",
             Family::Dropout => "dropout",
+            Family::Elementwise => "elementwise",
         }
     }
 
@@ -82,6 +86,7 @@ impl Family {
             Family::GlobalNorm => include_str!("../cu/global_norm.cu"),
             Family::Cast => include_str!("../cu/cast.cu"),
             Family::Dropout => include_str!("../cu/dropout.cu"),
+            Family::Elementwise => include_str!("../cu/elementwise.cu"),
         }
     }
 
@@ -134,6 +139,10 @@ impl Family {
                 ("cast_bf16", Forward, 1, F32),
             ],
             Family::Dropout => vec![("dropout", Forward, 1, F32), ("dropout", Forward, 1, Bf16)],
+            Family::Elementwise => vec![
+                ("scale_add", Forward, 1, F32),
+                ("scale_add", Forward, 1, Bf16),
+            ],
         };
         names
             .into_iter()

@@ -7,6 +7,7 @@ pub mod attention_softmax;
 pub mod cast;
 pub mod cross_entropy;
 pub mod dropout;
+pub mod elementwise;
 pub mod embedding;
 pub mod gated_gelu;
 pub mod gemm;
