@@ -638,6 +638,7 @@ fn bench_memory_bound(c: &mut Criterion, t: &mut Timer<'_>) {
         weight_decay: 0.01,
         t: 10,
         max_norm: 1.0,
+        grad_scale: 1.0,
     };
     t.case(
         c,

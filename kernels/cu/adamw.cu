@@ -1,6 +1,7 @@
 // adamw.cu — AdamW step with fp32 master weights, fp32 moments and bf16 working parameters,
 // with the global-norm clip folded in. Matches torch.optim.AdamW (decoupled weight decay):
-//   g  = grad · clip,   clip = min(1, max_norm / (‖grad‖ + 1e-6))      (clip_grad_norm_)
+//   g  = grad · grad_scale · clip,   clip = min(1, max_norm / (‖grad‖ + 1e-6))  (clip_grad_norm_)
+//   (grad_scale: 1/accumulation steps; norm_sq, when given, is of the scaled gradient)
 //   m  = β1·m + (1−β1)·g;   v = β2·v + (1−β2)·g²
 //   w  = w·(1 − lr·wd) − lr · (m / bc1) / (√v / √bc2 + eps),  bc_i = 1 − β_iᵗ
 //   param = bf16(w)
@@ -16,7 +17,8 @@
 extern "C" __global__ void adamw_forward_v1_bf16(bf16* param, float* master, float* m, float* v, const float* grad,
                                                  long long n, float lr, float beta1, float beta2, float eps,
                                                  float weight_decay, float bias_correction1,
-                                                 float bias_correction2, const float* norm_sq, float max_norm) {
+                                                 float bias_correction2, float grad_scale, const float* norm_sq,
+                                                 float max_norm) {
     float clip = 1.0f;
     if (norm_sq != nullptr) {
         const float norm = sqrtf(*norm_sq);
@@ -25,7 +27,7 @@ extern "C" __global__ void adamw_forward_v1_bf16(bf16* param, float* master, flo
     const float denom_scale = rsqrtf(bias_correction2);
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n;
          i += (long long)gridDim.x * blockDim.x) {
-        const float g = grad[i] * clip;
+        const float g = grad[i] * grad_scale * clip;
         const float mi = beta1 * m[i] + (1.0f - beta1) * g;
         const float vi = beta2 * v[i] + (1.0f - beta2) * g * g;
         m[i] = mi;

@@ -26,6 +26,9 @@ pub struct AdamwStep {
     pub t: u32,
     /// Clip the global gradient norm to this (applied only when a norm is given).
     pub max_norm: f32,
+    /// Multiplies the gradient before clipping (1/accumulation steps; 1 otherwise), as the
+    /// engine's `AdamWStep::grad_scale`. The norm, when given, is of the scaled gradient.
+    pub grad_scale: f32,
 }
 
 impl AdamwStep {
@@ -64,7 +67,7 @@ pub fn adamw_forward_cpu(
     let clip = norm_sq.map_or(1.0, |sq| clip_factor(sq, step.max_norm));
     let (bc1, bc2) = step.bias_corrections();
     for (i, &g) in grad.iter().enumerate() {
-        let g = g * clip;
+        let g = g * step.grad_scale * clip;
         s.m[i] = step.beta1 * s.m[i] + (1.0 - step.beta1) * g;
         s.v[i] = step.beta2 * s.v[i] + (1.0 - step.beta2) * g * g;
         let mut w = s.master[i] * (1.0 - step.lr * step.weight_decay);
@@ -123,7 +126,8 @@ pub fn adamw_forward(
         .arg(&step.eps)
         .arg(&step.weight_decay)
         .arg(&bc1)
-        .arg(&bc2);
+        .arg(&bc2)
+        .arg(&step.grad_scale);
     match norm_sq {
         Some(sq) => launch.arg(sq),
         None => launch.arg(&NULL),
@@ -148,6 +152,7 @@ mod tests {
         weight_decay: 0.1,
         t: 3,
         max_norm: 1.0,
+        grad_scale: 0.5,
     };
 
     /// The first step of Adam moves each weight by about lr·sign(g) (m̂/√v̂ = g/|g|), plus decay.
@@ -170,6 +175,26 @@ mod tests {
         assert!((master[0] - (1.0 - 1e-2)).abs() < 1e-6);
         assert!((master[1] - (-1.0 + 1e-2)).abs() < 1e-6);
         assert_eq!(param[0], bf16::from_f32(master[0]));
+    }
+
+    /// `grad_scale` multiplies the gradient: scale ½ on g equals scale 1 on g/2 (exact halves).
+    #[test]
+    fn grad_scale_scales_the_gradient() {
+        let run = |grad: &[f32], grad_scale: f32| {
+            let mut param = vec![bf16::ZERO; 2];
+            let (mut master, mut m, mut v) = (vec![1.0, -1.0], vec![0.3, 0.1], vec![0.2, 0.4]);
+            let state = AdamwCpuState {
+                param: &mut param,
+                master: &mut master,
+                m: &mut m,
+                v: &mut v,
+            };
+            let step = AdamwStep { grad_scale, ..STEP };
+            adamw_forward_cpu(state, grad, &step, None);
+            (master, m, v)
+        };
+        assert_eq!(run(&[0.5, -2.0], 0.5), run(&[0.25, -1.0], 1.0));
+        assert_ne!(run(&[0.5, -2.0], 0.5), run(&[0.5, -2.0], 1.0));
     }
 
     #[test]
