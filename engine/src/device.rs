@@ -1,9 +1,9 @@
 //! Where tensors live and ops run: `cpu`, `cuda`, or `auto` (CUDA when present, else CPU).
 //!
-//! The CUDA arm belongs to the kernels crate (`negopt-kernels`). Choosing it probes the GPU
-//! (driver, device, NVRTC) and reports what it found; until the kernels' backend is wired to
-//! the op interface, `cuda` returns [`EngineError::DeviceUnavailable`] with that finding, and
-//! `auto` runs on the CPU and logs why.
+//! The CUDA arm belongs to the kernels crate (`negopt-kernels`). Until the kernels' backend is
+//! wired to the op interface, `cuda` probes the GPU (driver, device, NVRTC) and returns
+//! [`EngineError::DeviceUnavailable`] with what it found, and `auto` runs on the CPU and logs
+//! why, without opening a GPU it could not use.
 
 use std::fmt;
 use std::str::FromStr;
@@ -56,7 +56,10 @@ impl Device {
         match self {
             Device::Cpu => Ok(Box::new(CpuBackend::new())),
             Device::Auto => {
-                tracing::info!(reason = %cuda_finding(), "running on the CPU");
+                tracing::info!(
+                    reason = "the CUDA backend is not wired into the engine yet",
+                    "running on the CPU"
+                );
                 Ok(Box::new(CpuBackend::new()))
             }
             Device::Cuda => Err(EngineError::DeviceUnavailable {
