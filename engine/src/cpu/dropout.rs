@@ -1,9 +1,9 @@
 //! Inverted dropout with the counter-based mask defined in `negopt_kernels::ops::dropout`
-//! (one 64-bit hash per four elements, a pure function of `(seed, i)`), which its CUDA kernel
+//! (four 16-bit draws per 64-bit hash, a pure function of `(seed, i)`), which its CUDA kernel
 //! computes too. This is the vectorised CPU loop over that definition.
 
 use multiversion::multiversion;
-use negopt_kernels::ops::dropout::{GROUP, group_bits, keep_threshold};
+use negopt_kernels::ops::dropout::{GROUP, group_draws, keep_threshold};
 use rayon::prelude::*;
 
 const CHUNK: usize = 1 << 14;
@@ -27,10 +27,7 @@ pub(super) fn dropout_cpu(t: &mut [f32], p: f32, seed: u64) {
                 let first_group = (c * CHUNK + j * BLOCK) / GROUP;
                 let mut draws = [0u16; BLOCK];
                 for (g, lanes) in draws.chunks_exact_mut(GROUP).enumerate() {
-                    let bits = group_bits(seed, first_group + g);
-                    for (lane, d) in lanes.iter_mut().enumerate() {
-                        *d = (bits >> (16 * lane)) as u16;
-                    }
+                    lanes.copy_from_slice(&group_draws(seed, first_group + g));
                 }
                 for (x, &d) in block.iter_mut().zip(&draws) {
                     *x = if u32::from(d) >= threshold {

@@ -1,6 +1,6 @@
 //! Inverted dropout with a counter-based mask (`cu/dropout.cu`). This file is the mask's one
 //! definition: the kernel computes it per thread and the engine's CPU backend uses
-//! [`group_bits`] and [`keep_threshold`] in its vectorised loop.
+//! [`group_draws`] and [`keep_threshold`] in its vectorised loop.
 //!
 //! Elements go in groups of four; group `g` draws 64 bits `splitmix64(seed ⊕ g·φ)` and element
 //! `4g + j` is kept when bits `16j..16j+16`, as a fraction of 2¹⁶, are `≥ p`. A pure function
@@ -27,6 +27,13 @@ pub fn group_bits(seed: u64, g: usize) -> u64 {
     z ^ (z >> 31)
 }
 
+/// The four 16-bit draws of element group `g`: element `4g + j` gets bits `16j..16j+16`.
+#[inline(always)]
+pub fn group_draws(seed: u64, g: usize) -> [u16; GROUP] {
+    let bits = group_bits(seed, g);
+    std::array::from_fn(|j| (bits >> (16 * j)) as u16)
+}
+
 /// The smallest 16-bit draw that survives dropout `p`: `draw / 2¹⁶ ≥ p` ⟺ `draw ≥ ⌈2¹⁶·p⌉`.
 pub fn keep_threshold(p: f32) -> u32 {
     (p * 65536.0).ceil() as u32
@@ -34,8 +41,7 @@ pub fn keep_threshold(p: f32) -> u32 {
 
 /// Whether element `i` survives dropout `p` under `seed`.
 pub fn dropout_keep(seed: u64, i: usize, p: f32) -> bool {
-    let draw = (group_bits(seed, i / GROUP) >> (16 * (i % GROUP))) & 0xFFFF;
-    draw as u32 >= keep_threshold(p)
+    u32::from(group_draws(seed, i / GROUP)[i % GROUP]) >= keep_threshold(p)
 }
 
 /// CPU reference: zeroes dropped elements, scales kept ones by `1/(1 − p)`.
